@@ -1,0 +1,3 @@
+from vois_cli.cli import main
+
+main()

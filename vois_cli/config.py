@@ -1,0 +1,160 @@
+"""Frozen configuration dataclasses and the named presets `paper`, `small` and `tiny`.
+
+Every size in model code comes from here (STYLE rule 2). `params.yaml` maps onto these
+fields one to one; `preset(name, **overrides)` applies such overrides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network: dual-path Swin backbone, cross blocks, DETR decoder, heads, losses."""
+
+    preset: str = "paper"
+    arch: str = "vois"  # "vois" (dual-path Swin) or "vistr_r50" (paper Table 2 baseline)
+    # Swin backbones (image path 2D, video path 3D with temporal patch 1)
+    embed_dim: int = 96  # C; stage s has C * 2**(s-1) channels
+    depths: tuple[int, ...] = (2, 2, 6, 2)
+    num_heads: tuple[int, ...] = (3, 6, 12, 24)
+    image_window: int = 7
+    video_window: tuple[int, int, int] = (8, 7, 7)  # (t, h, w)
+    drop_path: float = 0.2
+    # target conditioning
+    use_target: bool = True  # False: no image path and no cross blocks (paper Table 3)
+    cross_stages: tuple[int, ...] = (3, 4)  # stages followed by a Cross Transformer block
+    cross_mlp_ratio: float = 4.0
+    cross_lr_backbone: bool = True  # cross blocks train at the backbone learning rate (§5.1)
+    # DETR decoder
+    hidden_dim: int = 384
+    dec_layers: int = 6
+    dec_heads: int = 8
+    dim_feedforward: int = 2048
+    dropout: float = 0.1
+    num_queries: int = 10  # n, object proposals per frame; N = n * T queries
+    num_frames: int = 36  # T
+    # vistr_r50 baseline: transformer encoder layers, each followed by a cross block
+    enc_layers: int = 6
+    # input geometry
+    short_edge: int = 224  # video frames and target resized to this short edge
+    max_long_edge: int = 400  # long edge cap, aspect kept
+    # matcher costs and loss weights (VisTR)
+    cost_class: float = 1.0
+    cost_bbox: float = 5.0
+    cost_giou: float = 2.0
+    loss_ce: float = 1.0
+    loss_bbox: float = 5.0
+    loss_giou: float = 2.0
+    loss_mask: float = 1.0
+    loss_dice: float = 1.0
+    eos_coef: float = 0.1
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    aux_loss: bool = True
+    # inference
+    score_threshold: float = 0.001
+    mask_threshold: float = 0.5
+    activation_checkpointing: bool = False
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The optimiser and schedule (paper §6.1): AdamW, two groups, step decay."""
+
+    epochs: int = 18
+    lr: float = 1e-4
+    lr_backbone: float = 1e-5
+    lr_drop_epoch: int = 12  # lr / 10 after this many epochs (scaled with `epochs`)
+    weight_decay: float = 1e-4
+    clip_max_norm: float = 0.1
+    clips_per_video: int = 0  # clips drawn per video and epoch; 0 = one per annotated frame
+    accumulate: int = 1  # gradient accumulation steps (emulates the paper's 32-clip batch)
+    seed: int = 0
+    bf16: bool = True  # autocast on CUDA only
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Config:
+        return cls(model=_build(ModelConfig, d.get("model", {})), train=_build(TrainConfig, d.get("train", {})))
+
+
+def _build(kind: type, values: dict[str, Any]) -> Any:
+    """Instantiate a config dataclass from plain values (lists become tuples); unknown keys fail."""
+    names = {f.name: f for f in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ValueError(f"unknown {kind.__name__} fields: {', '.join(unknown)}")
+    return kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+PRESETS: dict[str, Config] = {
+    "paper": Config(),
+    # one GPU or a patient CPU: same code paths, a quarter of the width
+    "small": Config(
+        model=ModelConfig(
+            preset="small",
+            embed_dim=32,
+            depths=(2, 2, 2, 2),
+            num_heads=(1, 2, 4, 8),
+            image_window=7,
+            video_window=(4, 7, 7),
+            drop_path=0.1,
+            hidden_dim=128,
+            dec_layers=3,
+            dec_heads=4,
+            dim_feedforward=512,
+            num_queries=5,
+            num_frames=8,
+            enc_layers=3,
+            short_edge=128,
+            max_long_edge=224,
+        ),
+        train=TrainConfig(epochs=12, lr_drop_epoch=8),
+    ),
+    # CPU tests and the default `dvc repro`: depth-1 stages lose shifted windows (DESIGN §8)
+    "tiny": Config(
+        model=ModelConfig(
+            preset="tiny",
+            embed_dim=24,
+            depths=(1, 1, 2, 1),
+            num_heads=(1, 2, 4, 8),
+            image_window=3,
+            video_window=(4, 3, 3),
+            drop_path=0.0,
+            hidden_dim=64,
+            dec_layers=2,
+            dec_heads=4,
+            dim_feedforward=128,
+            dropout=0.0,
+            num_queries=4,
+            num_frames=8,
+            enc_layers=2,
+            short_edge=96,
+            max_long_edge=160,
+        ),
+        train=TrainConfig(epochs=12, lr_drop_epoch=8, lr=3e-4, lr_backbone=1e-4, bf16=False),
+    ),
+}
+
+
+def preset(name: str, **overrides: Any) -> Config:
+    """The named preset with `model.*` / `train.*` field overrides, e.g. `model={"use_target": False}`."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    d = PRESETS[name].to_dict()
+    for section, values in overrides.items():
+        d[section].update(values)
+    return Config.from_dict(d)
