@@ -1,0 +1,1 @@
+"""Data formats and loaders: annotations, predictions, frames, the synthetic benchmark."""
