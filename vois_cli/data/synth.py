@@ -1,0 +1,228 @@
+"""SynthLive writer: renders scenes into a benchmark in the LiveVideos layout (DESIGN §3, §6).
+
+    <root>/videos/clipNNNNN.mp4        H.264, 20 fps
+    <root>/targets/clipNNNNN.jpg       the target product, upright on white
+    <root>/annotations/{train,test}.json
+    <root>/synth.json                  what each clip contains (products and roles), for people
+
+Clip k depends only on (seed, k), so a benchmark is reproducible clip by clip, in any order
+and with any number of workers. The benchmark is built in a temporary folder beside `root`
+and renamed onto it at the end: an interrupted run leaves nothing under `root`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from vois_cli.atomic import atomic_path, write_json
+from vois_cli.data.products import target_image
+from vois_cli.data.scene import Scene, make_scene, render_frame
+from vois_cli.data.video import ANNOTATION_FPS, VideoWriter
+from vois_cli.data.ytvis import CATEGORIES, CATEGORY_ID, encode_rle, validate_annotations
+from vois_cli.errors import InputError
+
+SOURCE_FPS = 20
+STRIDE = SOURCE_FPS // ANNOTATION_FPS  # annotated frame i is source frame 4i
+
+
+@dataclass(frozen=True)
+class SynthPreset:
+    """Benchmark size: clips per split, frame size and clip length in source frames."""
+
+    name: str
+    train: int
+    test: int
+    width: int
+    height: int
+    frames: tuple[int, int]  # inclusive range of source frames per clip (20 fps)
+    target_size: int  # side of the square target image
+
+    @property
+    def clips(self) -> int:
+        return self.train + self.test
+
+
+SYNTH_PRESETS: dict[str, SynthPreset] = {
+    # tests: 2.0–2.4 s clips, 10–12 annotated frames
+    "tiny": SynthPreset("tiny", 4, 2, 160, 96, (40, 48), 96),
+    # `dvc repro` on a 2-core CPU; LiveVideos' 5.0–7.2 s clips, 26–36 annotated frames
+    "default": SynthPreset("default", 48, 12, 320, 180, (100, 144), 192),
+    # the paper's scale and split (1935 / 483)
+    "full": SynthPreset("full", 1935, 483, 640, 360, (100, 144), 320),
+}
+
+
+def synth_preset(name: str) -> SynthPreset:
+    if name not in SYNTH_PRESETS:
+        raise InputError(
+            None, f"unknown SynthLive preset {name!r}", f"choose one of {', '.join(SYNTH_PRESETS)}"
+        )
+    return SYNTH_PRESETS[name]
+
+
+def clip_name(index: int) -> str:
+    return f"clip{index:05d}"
+
+
+def clip_scene(preset: SynthPreset, seed: int, index: int) -> tuple[Scene, list]:
+    """Clip `index`'s scene and its rendered annotated frames [(frame, labels), ...].
+
+    A layout in which some instance of the target is never visible in an annotated frame
+    is drawn again, so every ground-truth object is present at least once.
+    """
+    rng = np.random.default_rng([seed, index])
+    num_frames = int(rng.integers(preset.frames[0], preset.frames[1] + 1))
+    while True:
+        scene = make_scene(rng, preset.width, preset.height, num_frames)
+        annotated = [render_frame(scene, t) for t in range(0, num_frames, STRIDE)]
+        if all(any((lab == k).any() for _, lab in annotated) for k in scene.relevant):
+            return scene, annotated
+
+
+def _mask_track(masks: list[np.ndarray]) -> dict:
+    """One object's per-frame visible masks -> the annotation fields (null where empty)."""
+    segs, areas, boxes = [], [], []
+    for m in masks:
+        if not m.any():
+            segs.append(None)
+            areas.append(None)
+            boxes.append(None)
+            continue
+        ys, xs = np.nonzero(m)
+        segs.append(encode_rle(m))
+        areas.append(int(m.sum()))
+        boxes.append([int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1])
+    return {"segmentations": segs, "areas": areas, "bboxes": boxes}
+
+
+def write_clip(root: Path, preset: SynthPreset, seed: int, index: int) -> dict:
+    """Render clip `index`: write its mp4 and target; return its annotations and manifest."""
+    name = clip_name(index)
+    scene, annotated = clip_scene(preset, seed, index)
+    with atomic_path(root / "targets" / f"{name}.jpg") as tmp:
+        image = Image.fromarray(target_image(scene.target, preset.target_size))
+        image.save(tmp, format="JPEG", quality=95)
+    with VideoWriter(root / "videos" / f"{name}.mp4", scene.width, scene.height, SOURCE_FPS) as w:
+        for t in range(scene.num_frames):
+            w.write(annotated[t // STRIDE][0] if t % STRIDE == 0 else render_frame(scene, t)[0])
+    objects = [_mask_track([lab == k for _, lab in annotated]) for k in scene.relevant]
+    manifest = {
+        "name": name,
+        "source_frames": scene.num_frames,
+        "target": scene.target.to_dict(),
+        "objects": [{"role": tr.role, **tr.product.to_dict()} for tr in scene.tracks],
+    }
+    return {"name": name, "length": len(annotated), "objects": objects, "manifest": manifest}
+
+
+def _split_json(preset: SynthPreset, clips: list[dict], first_id: int) -> dict:
+    """The YouTube-VIS / LiveVideos annotation file for `clips`; video ids start at first_id."""
+    videos, annotations = [], []
+    for video_id, clip in enumerate(clips, start=first_id):
+        name, length = clip["name"], clip["length"]
+        videos.append(
+            {
+                "id": video_id,
+                "name": name,
+                "width": preset.width,
+                "height": preset.height,
+                "length": length,
+                "file_names": [f"{name}/{i:05d}.jpg" for i in range(length)],
+                "target": f"targets/{name}.jpg",
+                "source_fps": SOURCE_FPS,
+            }
+        )
+        for obj in clip["objects"]:
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "video_id": video_id,
+                    "category_id": CATEGORY_ID,
+                    "iscrowd": 0,
+                    **obj,
+                }
+            )
+    return {"videos": videos, "annotations": annotations, "categories": CATEGORIES}
+
+
+def _fresh_root(root: Path) -> None:
+    """`root` must be absent or an empty folder: a benchmark is never mixed with old files."""
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise InputError(root, "already exists and is not an empty folder", "choose a new path")
+
+
+def write_benchmark(
+    root: str | Path,
+    preset: str = "default",
+    seed: int = 0,
+    workers: int = 1,
+    progress: Callable[..., None] | None = None,
+) -> dict:
+    """Generate a SynthLive benchmark at `root`; returns the manifest written to synth.json.
+
+    `workers` > 1 renders clips in that many processes; the output is the same byte for byte.
+    """
+    spec = synth_preset(preset)
+    root = Path(root)
+    _fresh_root(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".partial", dir=root.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    build.chmod(0o777 & ~umask)  # mkdtemp's private 0700 would survive the rename
+    try:
+        clips = []
+        jobs = [(build, spec, seed, k) for k in range(spec.clips)]
+        with ProcessPoolExecutor(workers) if workers > 1 else _Serial() as pool:
+            for clip in pool.map(write_clip, *zip(*jobs, strict=True)):
+                clips.append(clip)
+                if progress is not None:
+                    progress(len(clips), spec.clips, clip=clip["name"])
+        for split, part, first in (
+            ("train", clips[: spec.train], 1),
+            ("test", clips[spec.train :], spec.train + 1),
+        ):
+            path = build / "annotations" / f"{split}.json"
+            ann = _split_json(spec, part, first)
+            validate_annotations(ann, path, require_targets=True)
+            write_json(path, ann)
+        manifest = {
+            "preset": spec.name,
+            "seed": seed,
+            "source_fps": SOURCE_FPS,
+            "splits": {
+                "train": [c["name"] for c in clips[: spec.train]],
+                "test": [c["name"] for c in clips[spec.train :]],
+            },
+            "clips": [c["manifest"] for c in clips],  # objects listed back to front
+        }
+        write_json(build / "synth.json", manifest, indent=1)
+        if root.exists():
+            root.rmdir()  # empty, checked above; rename cannot replace it portably
+        os.replace(build, root)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    return manifest
+
+
+class _Serial:
+    """In-process stand-in for an executor: `map` runs the calls in order."""
+
+    def __enter__(self) -> _Serial:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    @staticmethod
+    def map(fn, *iterables):
+        return map(fn, *iterables)
