@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from vois_cli.data.ytvis import Annotations
+from vois_cli.atomic import write_json
+from vois_cli.data.ytvis import Annotations, load_annotations, load_predictions
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
@@ -284,3 +286,22 @@ def evaluate(
         "num_predictions": len(predictions),
     }
     return Evaluation(metrics, reports, precision["all", top])
+
+
+def score_files(
+    gt: str | Path,
+    pred: str | Path,
+    out: str | Path,
+    per_video: str | Path | None = None,
+    pr_curve: str | Path | None = None,
+    progress: Callable[..., None] | None = None,
+) -> Evaluation:
+    """Validate and score a prediction file; write metrics (and optionally the breakdowns)."""
+    annotations = load_annotations(gt)
+    result = evaluate(annotations, load_predictions(pred, annotations), progress=progress)
+    write_json(out, result.metrics, indent=2)
+    if per_video is not None:
+        write_json(per_video, result.per_video, indent=2)
+    if pr_curve is not None:
+        write_json(pr_curve, result.pr_curve(), indent=2)
+    return result
