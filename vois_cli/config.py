@@ -88,7 +88,10 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
-        return cls(model=_build(ModelConfig, d.get("model", {})), train=_build(TrainConfig, d.get("train", {})))
+        return cls(
+            model=_build(ModelConfig, d.get("model", {})),
+            train=_build(TrainConfig, d.get("train", {})),
+        )
 
 
 def _build(kind: type, values: dict[str, Any]) -> Any:
@@ -151,7 +154,7 @@ PRESETS: dict[str, Config] = {
 
 
 def preset(name: str, **overrides: Any) -> Config:
-    """The named preset with `model.*` / `train.*` field overrides, e.g. `model={"use_target": False}`."""
+    """The named preset with field overrides, e.g. `preset("tiny", model={"use_target": False})`."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     d = PRESETS[name].to_dict()

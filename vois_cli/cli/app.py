@@ -10,7 +10,7 @@ from vois_cli import __version__
 
 app = typer.Typer(
     name="vois",
-    help="Video object of interest segmentation: find, track and segment a target product in video.",
+    help="Video object of interest segmentation: find, track and segment a product in video.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -27,7 +27,9 @@ def _print_version(value: bool) -> None:
 def root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version."),
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
     ] = False,
 ) -> None:
     """vois command line."""

@@ -13,7 +13,6 @@ from vois_cli.cli.progress import progress_bar
 from vois_cli.data.ytvis import load_annotations, load_predictions
 from vois_cli.errors import InputError
 from vois_cli.evaluation import METRIC_KEYS, evaluate
-from vois_cli.infer_files import infer_split
 
 
 def _check_sources(gt: Path | None, pred: Path | None) -> tuple[Path, Path]:
@@ -67,6 +66,8 @@ def eval_command(
         if gt is not None:
             raise InputError(None, "--data and --gt both given", "pass one of them")
         gt = data / "annotations" / f"{split}.json"
+        from vois_cli.infer_files import infer_split  # torch: only when inference runs
+
         pred = pred or out.with_name("predictions.json")
         with progress_bar(f"infer {split}") as report:
             infer_split(data, split, checkpoint, pred, device, report)

@@ -10,8 +10,6 @@ import typer
 from vois_cli.cli.app import app
 from vois_cli.cli.progress import progress_bar
 from vois_cli.data.video import ANNOTATION_FPS
-from vois_cli.infer_files import infer_split, infer_video
-from vois_cli.inference import CHECKPOINT_ENV, DEFAULT_CHECKPOINT
 
 
 @app.command()
@@ -26,7 +24,7 @@ def infer(
     checkpoint: Annotated[
         Path | None,
         typer.Option(
-            help=f"A vois checkpoint [default: ${CHECKPOINT_ENV}, else {DEFAULT_CHECKPOINT}, "
+            help="A vois checkpoint [default: $VOIS_CHECKPOINT, else runs/train/last.pt, "
             "which `dvc repro` trains]."
         ),
     ] = None,
@@ -62,6 +60,8 @@ def infer(
     ),
 ) -> None:
     """Find, track and segment the target product in a video (or in every video of a split)."""
+    from vois_cli.infer_files import infer_split, infer_video  # torch: only when a command runs
+
     if data is not None:
         if video is not None or target is not None or overlay or masks:
             raise typer.BadParameter("--data takes no VIDEO, --target, --overlay or --masks")

@@ -9,7 +9,6 @@ import typer
 
 from vois_cli.cli.app import app
 from vois_cli.cli.progress import progress_bar
-from vois_cli.data.preprocess import preprocess as build_artifact
 
 
 @app.command()
@@ -27,6 +26,8 @@ def preprocess(
     ] = None,
 ) -> None:
     """Resize frames, masks and targets (aspect kept) into one .npz per video plus an index."""
+    from vois_cli.data.preprocess import preprocess as build_artifact  # torch: only when run
+
     with progress_bar("preprocess") as report:
         index = build_artifact(frames, ann, out, short_edge, max_long_edge, root, progress=report)
     typer.echo(f"{len(index['videos'])} videos -> {out}")

@@ -36,7 +36,9 @@ def progress_bar(description: str) -> Iterator[Callable[..., None]]:
         task = bar.add_task(description, total=None, info="")
 
         def report(done: int, total: int, **info: float) -> None:
-            text = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items())
+            text = " ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items()
+            )
             bar.update(task, completed=done, total=total, info=text)
 
         yield report
