@@ -1,0 +1,83 @@
+"""The VisTR mask head: shapes at every preset width, per-proposal independence, DCN at init."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vois_cli.config import preset
+from vois_cli.models.mask_head import AttentionMaps, MaskHead
+
+
+def _inputs(cfg, b=1, t=2, n=3, hw=(52, 76), seed=0):
+    """Random decoder output and channels-last features for an input of size hw."""
+    g = torch.Generator().manual_seed(seed)
+    c = cfg.embed_dim
+    sizes = [(math.ceil(hw[0] / 2**s), math.ceil(hw[1] / 2**s)) for s in (2, 3, 4, 5)]
+    feats = [torch.randn(b, t, *sizes[i], c * 2**i, generator=g) for i in range(3)]
+    memory = torch.randn(b, t, *sizes[3], cfg.hidden_dim, generator=g)
+    hs = torch.randn(b, t, n, cfg.hidden_dim, generator=g)
+    return hs, memory, feats, sizes[0]
+
+
+@pytest.mark.parametrize("name", ["tiny", "small", "paper"])
+def test_logits_per_proposal_and_frame_at_stride_4(name):
+    cfg = preset(name).model
+    torch.manual_seed(0)
+    head = MaskHead(cfg, [cfg.embed_dim * 2**i for i in range(3)]).eval()
+    hs, memory, feats, (h1, w1) = _inputs(cfg, b=2)
+    with torch.no_grad():
+        out = head(hs, memory, feats)
+    assert out.shape == (2, 3, 2, h1, w1) == (2, 3, 2, 13, 19)
+    norms = [m for m in head.modules() if isinstance(m, torch.nn.GroupNorm)]
+    d = cfg.hidden_dim
+    assert sorted({m.num_channels for m in norms}) == sorted(
+        {d + cfg.dec_heads, d // 2, d // 4, d // 8, d // 16, d // 32}
+    )
+
+
+def test_paper_widths_and_groups_are_vistrs():
+    cfg = preset("paper").model
+    head = MaskHead(cfg, (96, 192, 384))
+    norms = [
+        (m.num_groups, m.num_channels) for m in head.modules() if isinstance(m, torch.nn.GroupNorm)
+    ]
+    assert norms == [(8, 392), (8, 192), (8, 96), (8, 48), (8, 24), (4, 12), (4, 12), (4, 12)]
+    assert [a.in_channels for a in head.adapters] == [384, 192, 96]
+    # dominated by the two stride-32 3×3 convs: 392·392·9 + 392·192·9 ≈ 2.06M
+    assert sum(p.numel() for p in head.parameters()) == 2_696_587
+
+
+def test_each_proposal_depends_only_on_its_own_queries():
+    cfg = preset("tiny").model
+    torch.manual_seed(0)
+    head = MaskHead(cfg, [cfg.embed_dim * 2**i for i in range(3)]).eval()
+    hs, memory, feats, _ = _inputs(cfg)
+    with torch.no_grad():
+        out = head(hs, memory, feats)
+        changed = hs.clone()
+        changed[:, :, 1] += 1.0  # proposal 1 in every frame
+        out2 = head(changed, memory, feats)
+    assert torch.equal(out[:, [0, 2]], out2[:, [0, 2]])
+    assert not torch.allclose(out[:, 1], out2[:, 1])
+
+
+def test_deformable_conv_starts_as_a_plain_conv():
+    cfg = preset("tiny").model
+    head = MaskHead(cfg, [cfg.embed_dim * 2**i for i in range(3)])
+    x = torch.randn(2, head.deform.in_channels, 7, 9)
+    plain = F.conv2d(x, head.deform.weight, head.deform.bias, padding=1)
+    assert torch.allclose(head.deform(x, head.offset(x)), plain, atol=1e-5)
+
+
+def test_attention_maps_are_a_distribution_over_heads_and_positions():
+    torch.manual_seed(0)
+    maps = AttentionMaps(16, 4)(torch.randn(3, 5, 16), torch.randn(3, 6, 7, 16))
+    assert maps.shape == (3, 5, 4, 6, 7)
+    assert torch.allclose(maps.sum((2, 3, 4)), torch.ones(3, 5))
+
+
+def test_widths_must_follow_the_hidden_size():
+    with pytest.raises(AssertionError, match="divisible by 32"):
+        MaskHead(preset("tiny", model={"hidden_dim": 48}).model, (24, 48, 96))

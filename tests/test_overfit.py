@@ -1,0 +1,116 @@
+"""A `tiny` model overfits one clip: both relevant objects segmented, the look-alike not.
+
+The clip: a textured background, two moving copies of the target product (a red ellipse
+with cream stripes) and a hard negative that differs only in colour (blue). Training uses
+the real criterion, parameter groups and postprocess; only the clip length (T=2), the
+decoder width (128, so the mask head's stride-4 widths are 8 and 4) and the learning rates
+differ from the preset, to converge in a CPU minute.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from vois_cli.config import preset
+from vois_cli.models import build_model, parameter_groups
+
+T, H, W = 2, 64, 96
+OBJ_H, OBJ_W = 22, 30
+STEPS = 200
+MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+RED, CREAM, BLUE = (0.85, 0.15, 0.2), (0.98, 0.96, 0.92), (0.15, 0.3, 0.85)
+
+
+def _product(base):
+    """(OBJ_H, OBJ_W, 3) diagonal stripes and the ellipse mask (OBJ_H, OBJ_W)."""
+    y, x = np.mgrid[:OBJ_H, :OBJ_W]
+    img = np.empty((OBJ_H, OBJ_W, 3))
+    img[:] = base
+    img[(y + x) % 8 < 4] = CREAM
+    shape = ((y - (OBJ_H - 1) / 2) / (OBJ_H / 2)) ** 2 + ((x - (OBJ_W - 1) / 2) / (OBJ_W / 2)) ** 2
+    return img, shape <= 1
+
+
+def _normalise(img):
+    """(..., H, W, 3) in [0, 1] -> float32 (..., 3, H, W), ImageNet statistics."""
+    return torch.tensor((img - MEAN) / STD, dtype=torch.float32).movedim(-1, -3)
+
+
+def make_clip():
+    """Sample dict (interfaces.md) with 2 relevant objects, and the negative's masks (T, H, W)."""
+    rng = np.random.default_rng(0)
+    coarse = rng.standard_normal((H // 8, W // 8, 3)).repeat(8, 0).repeat(8, 1)
+    background = np.clip(0.5 + 0.15 * coarse + 0.05 * rng.standard_normal((H, W, 3)), 0, 1)
+    relevant, ellipse = _product(RED)
+    negative, _ = _product(BLUE)
+    # the 64×96 input has a 2×3 memory at stride 32: each object moves inside its own cell so
+    # the queries' attention maps over that memory can tell the two instances apart
+    tracks = [((4, 1), (2, 1)), ((38, 64), (-2, 1)), ((36, 33), (-2, -1))]  # (y, x), velocity
+    frames = np.repeat(background[None], T, 0)
+    masks = np.zeros((3, T, H, W), bool)
+    for k, ((y0, x0), (vy, vx)) in enumerate(tracks):
+        for t in range(T):
+            y, x = y0 + vy * t, x0 + vx * t
+            masks[k, t, y : y + OBJ_H, x : x + OBJ_W] = ellipse
+            frames[t][masks[k, t]] = (relevant if k < 2 else negative)[ellipse]
+    boxes = torch.zeros(2, T, 4)
+    for k in range(2):
+        for t in range(T):
+            ys, xs = np.nonzero(masks[k, t])
+            x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+            boxes[k, t] = torch.tensor(
+                [(x0 + x1) / 2 / W, (y0 + y1) / 2 / H, (x1 - x0) / W, (y1 - y0) / H]
+            )
+    target = np.ones((48, 48, 3))
+    target[13 : 13 + OBJ_H, 9 : 9 + OBJ_W][ellipse] = relevant[ellipse]
+    sample = {
+        "video": _normalise(frames),
+        "target": _normalise(target),
+        "masks": torch.from_numpy(masks[:2]),
+        "boxes": boxes,
+        "present": torch.ones(2, T, dtype=torch.bool),
+    }
+    return sample, masks[2]
+
+
+def _iou(a, b):
+    return (a & b).sum() / (a | b).sum()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    reason="open (issue 5): in 200 steps each proposal's mask covers both relevant instances "
+    "(IoU 0.47 each); the per-instance split through the attention maps is not learned yet",
+    strict=False,
+)
+def test_tiny_model_overfits_one_clip_and_scores_the_negative_lower():
+    torch.manual_seed(0)
+    torch.use_deterministic_algorithms(True)
+    cfg = preset(
+        "tiny",
+        model={"num_frames": T, "hidden_dim": 128},
+        train={"lr": 1e-2, "lr_backbone": 1e-3},
+    )
+    model, criterion, postprocess = build_model(cfg)
+    optimizer = torch.optim.AdamW(parameter_groups(model, cfg.model, cfg.train))
+    schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=STEPS * 3 // 4, gamma=0.1)
+    sample, negative = make_clip()
+    video, target = sample["video"][None], sample["target"][None]
+    for _ in range(STEPS):
+        loss = sum(criterion(model(video, target), [sample]).values())
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+    model.eval()
+    with torch.no_grad():
+        (proposals,) = postprocess(model(video, target), [T], [(H, W)])
+    masks = sample["masks"].numpy()
+    best = [max(proposals, key=lambda p, k=k: _iou(p["masks"], masks[k])) for k in range(2)]
+    ious = [float(_iou(p["masks"], masks[k])) for k, p in enumerate(best)]
+    assert min(ious) >= 0.9, ious
+    assert best[0] is not best[1]
+    lowest_relevant = min(p["score"] for p in best)
+    on_negative = [p["score"] for p in proposals if _iou(p["masks"], negative) > 0.3]
+    assert all(score < lowest_relevant for score in on_negative), (on_negative, lowest_relevant)

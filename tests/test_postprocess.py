@@ -1,0 +1,65 @@
+"""Postprocess: scores over the real frames, thresholds, empty proposals, order, original size."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vois_cli.config import preset
+from vois_cli.models.postprocess import PostProcess
+
+
+def _logit(p):
+    return math.log(p / (1 - p))
+
+
+def _outputs(probs, masks):
+    """probs (n, T) of relevant -> pred_logits (1, T·n, 2) in the frame-major query order."""
+    p = torch.tensor(probs, dtype=torch.float64)
+    logits = torch.stack([torch.log(p), torch.log(1 - p)], -1)  # softmax gives back p
+    return {"pred_logits": logits.transpose(0, 1).reshape(1, -1, 2).float(), "pred_masks": masks}
+
+
+def test_scores_masks_thresholds_and_order():
+    half = torch.tensor([[5.0, 5.0], [-5.0, -5.0]])  # top row on: the top half after resizing
+    masks = torch.full((1, 4, 3, 2, 2), -5.0)
+    masks[0, 0] = half
+    masks[0, 1] = half
+    masks[0, 2, 0] = half  # only in its first frame
+    masks[0, 3, 2] = half  # only in the padded third frame: empty over the real frames
+    probs = [[0.2, 0.4, 0.99], [0.5, 0.7, 0.0], [0.0005, 0.001, 0.9], [0.9, 0.9, 0.9]]
+    (result,) = PostProcess(preset("tiny").model)(_outputs(probs, masks), [2], [(4, 6)])
+    # proposal 2 scores 0.00075 <= 0.001, proposal 3 has no mask in the real frames
+    assert [r["score"] for r in result] == pytest.approx([0.6, 0.3])
+    expected = np.zeros((2, 4, 6), bool)
+    expected[:, :2] = True
+    for r in result:
+        assert r["masks"].dtype == np.bool_ and r["masks"].shape == (2, 4, 6)
+        assert np.array_equal(r["masks"], expected)
+
+
+def test_ties_keep_proposal_order_and_batches_use_their_own_sizes():
+    masks = torch.full((2, 3, 1, 2, 2), 3.0)
+    probs = [[0.5], [0.8], [0.5]]
+    outputs = _outputs(probs, masks)
+    outputs["pred_logits"] = outputs["pred_logits"].repeat(2, 1, 1)
+    results = PostProcess(preset("tiny").model)(outputs, [1, 1], [(5, 7), (3, 2)])
+    first = [r["score"] for r in results[0]]
+    assert first == pytest.approx([0.8, 0.5, 0.5])
+    assert [r["masks"].shape for r in results[1]] == [(1, 3, 2)] * 3
+    # stable: the two 0.5 proposals come in proposal order; mark them to tell them apart
+    masks[0, 2] = -3.0
+    masks[0, 2, 0, 0, 0] = 3.0
+    (tied, _) = PostProcess(preset("tiny").model)(
+        {"pred_logits": outputs["pred_logits"], "pred_masks": masks}, [1, 1], [(2, 2), (2, 2)]
+    )
+    assert tied[1]["masks"].all() and not tied[2]["masks"].all()
+
+
+def test_mask_threshold_comes_from_the_config():
+    masks = torch.full((1, 1, 1, 2, 2), _logit(0.6))
+    outputs = _outputs([[0.9]], masks)
+    assert len(PostProcess(preset("tiny").model)(outputs, [1], [(2, 2)])[0]) == 1
+    strict = PostProcess(preset("tiny", model={"mask_threshold": 0.7}).model)
+    assert strict(outputs, [1], [(2, 2)]) == [[]]

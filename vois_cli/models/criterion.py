@@ -1,0 +1,125 @@
+"""The training losses of VisTR's sequence set prediction (DESIGN §2 "supervision").
+
+After `SequenceMatcher` pairs proposals with objects:
+- class: cross-entropy on every frame of every proposal; a matched proposal's target is
+  `relevant` where its object is present and `no-object` elsewhere, unmatched proposals
+  are `no-object`. As DETR's `empty_weight`, the no-object class weighs `eos_coef` and the
+  loss is the class-weighted mean over all queries.
+- boxes: L1 (summed over the 4 coordinates, as DETR) and 1 − GIoU on present frames.
+- masks: sigmoid focal loss (mean over pixels) and dice on present frames, with the mask
+  logits bilinearly upsampled to the input size.
+Box and mask terms are summed and divided by (objects × T) over the batch (at least 1;
+averaged over DDP ranks, as DETR). Class and box terms are repeated for every earlier
+decoder layer (keys suffixed `_{i}`), each with its own matching; masks use the last layer.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.ops import box_convert, generalized_box_iou_loss, sigmoid_focal_loss
+
+from vois_cli.config import ModelConfig
+from vois_cli.models.matcher import NO_OBJECT, RELEVANT, SequenceMatcher, as_sequences
+
+Matches = list[tuple[Tensor, Tensor]]
+
+
+def dice_loss(logits: Tensor, targets: Tensor) -> Tensor:
+    """Summed dice loss of P masks: logits, targets (P, H, W) -> scalar (DETR's +1 smoothing)."""
+    prob = logits.sigmoid().flatten(1)
+    targets = targets.flatten(1)
+    numerator = 2 * (prob * targets).sum(1) + 1
+    denominator = prob.sum(1) + targets.sum(1) + 1
+    return (1 - numerator / denominator).sum()
+
+
+class SetCriterion(nn.Module):
+    """Weighted loss terms `loss_ce`, `loss_bbox`, `loss_giou`, `loss_mask`, `loss_dice` (+ aux)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.matcher = SequenceMatcher(cfg.cost_class, cfg.cost_bbox, cfg.cost_giou)
+        self.cfg = cfg
+        class_weight = torch.ones(2)
+        class_weight[NO_OBJECT] = cfg.eos_coef
+        self.register_buffer("class_weight", class_weight)
+
+    def forward(self, outputs: dict, samples: list[dict]) -> dict[str, Tensor]:
+        """outputs: the model's dict (pred_logits (B, n·T, 2), pred_boxes (B, n·T, 4),
+        pred_masks (B, n, T, h, w), aux_outputs); samples: B dicts with masks (K, T, H, W),
+        boxes (K, T, 4), present (K, T). Returns the weighted scalar terms.
+        """
+        device = outputs["pred_logits"].device
+        num_boxes = self._normaliser(samples, device)
+        matches = self.matcher(outputs, samples)
+        losses = self._class_and_box_losses(outputs, samples, matches, num_boxes)
+        losses.update(self._mask_losses(outputs["pred_masks"], samples, matches, num_boxes))
+        if self.cfg.aux_loss:
+            for i, aux in enumerate(outputs["aux_outputs"]):
+                aux_matches = self.matcher(aux, samples)
+                terms = self._class_and_box_losses(aux, samples, aux_matches, num_boxes)
+                losses.update({f"{k}_{i}": v for k, v in terms.items()})
+        return losses
+
+    @staticmethod
+    def _normaliser(samples: list[dict], device: torch.device) -> Tensor:
+        """objects × T summed over the batch, averaged over DDP ranks, at least 1."""
+        count = sum(s["present"].shape[0] * s["present"].shape[1] for s in samples)
+        num_boxes = torch.tensor(float(count), device=device)
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(num_boxes)
+            num_boxes = num_boxes / dist.get_world_size()
+        return num_boxes.clamp(min=1)
+
+    def _class_and_box_losses(
+        self, outputs: dict, samples: list[dict], matches: Matches, num_boxes: Tensor
+    ) -> dict[str, Tensor]:
+        num_frames = samples[0]["present"].shape[1]
+        n = outputs["pred_logits"].shape[1] // num_frames
+        logits = as_sequences(outputs["pred_logits"], n)  # (B, n, T, 2)
+        boxes = as_sequences(outputs["pred_boxes"].float(), n)  # (B, n, T, 4)
+        labels = torch.full(logits.shape[:3], NO_OBJECT, dtype=torch.int64, device=logits.device)
+        src, gt = [], []
+        for b, (rows, cols) in enumerate(matches):
+            present = samples[b]["present"].to(logits.device, torch.bool)[cols]  # (M, T)
+            labels[b, rows] = torch.where(present, RELEVANT, NO_OBJECT)
+            src.append(boxes[b, rows][present])
+            gt.append(samples[b]["boxes"].to(boxes.device, boxes.dtype)[cols][present])
+        src, gt = torch.cat(src), torch.cat(gt)  # (P, 4)
+        loss_ce = F.cross_entropy(
+            logits.reshape(-1, 2).float(), labels.flatten(), weight=self.class_weight
+        )
+        loss_bbox = F.l1_loss(src, gt, reduction="sum") / num_boxes
+        giou = generalized_box_iou_loss(
+            box_convert(src, "cxcywh", "xyxy"), box_convert(gt, "cxcywh", "xyxy"), reduction="sum"
+        )
+        return {
+            "loss_ce": self.cfg.loss_ce * loss_ce,
+            "loss_bbox": self.cfg.loss_bbox * loss_bbox,
+            "loss_giou": self.cfg.loss_giou * giou / num_boxes,
+        }
+
+    def _mask_losses(
+        self, pred_masks: Tensor, samples: list[dict], matches: Matches, num_boxes: Tensor
+    ) -> dict[str, Tensor]:
+        focal = dice = pred_masks.new_zeros(())
+        for b, (rows, cols) in enumerate(matches):
+            present = samples[b]["present"].to(pred_masks.device, torch.bool)[cols]  # (M, T)
+            gt = samples[b]["masks"].to(pred_masks.device)[cols][present].float()  # (P, H, W)
+            src = pred_masks[b, rows][present].float()  # (P, h, w)
+            if not len(src):
+                continue
+            src = F.interpolate(src[:, None], gt.shape[-2:], mode="bilinear", align_corners=False)
+            src = src[:, 0]
+            per_pixel = sigmoid_focal_loss(
+                src, gt, alpha=self.cfg.focal_alpha, gamma=self.cfg.focal_gamma, reduction="none"
+            )
+            focal = focal + per_pixel.flatten(1).mean(1).sum()
+            dice = dice + dice_loss(src, gt)
+        return {
+            "loss_mask": self.cfg.loss_mask * focal / num_boxes,
+            "loss_dice": self.cfg.loss_dice * dice / num_boxes,
+        }

@@ -1,0 +1,115 @@
+"""The VOIS network (paper Fig. 2) and its builder.
+
+backbone (dual-path Swin, or the vistr_r50 baseline) -> f4 -> neck Linear -> memory E with
+a 3D sine position encoding -> DETR decoder with N = n·T learned queries -> per query a
+class (relevant / no-object) and a box; the last layer's queries and the backbone's f1..f3
+-> the VisTR mask head. Query t·n + j is proposal j in frame t.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from torch import Tensor, nn
+
+from vois_cli.config import Config, ModelConfig, TrainConfig, preset
+from vois_cli.models.backbone import DualPathSwin
+from vois_cli.models.baselines import VisTRR50Backbone
+from vois_cli.models.criterion import SetCriterion
+from vois_cli.models.decoder import Decoder
+from vois_cli.models.mask_head import MaskHead
+from vois_cli.models.position_encoding import position_encoding_3d
+from vois_cli.models.postprocess import PostProcess
+
+BACKBONES = {"vois": DualPathSwin, "vistr_r50": VisTRR50Backbone}
+
+
+class MLP(nn.Module):
+    """Linear layers with ReLU between them (DETR's box head)."""
+
+    def __init__(self, dim_in: int, hidden: int, dim_out: int, layers: int):
+        super().__init__()
+        dims = [dim_in] + [hidden] * (layers - 1) + [dim_out]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(dims))
+
+    def forward(self, x: Tensor) -> Tensor:
+        for i, layer in enumerate(self.layers):
+            x = layer(x) if i == len(self.layers) - 1 else layer(x).relu()
+        return x
+
+
+class VOIS(nn.Module):
+    """Target-conditioned video instance segmentation by sequence set prediction."""
+
+    def __init__(self, cfg: ModelConfig, backbone: nn.Module):
+        super().__init__()
+        d = cfg.hidden_dim
+        self.num_queries, self.num_frames = cfg.num_queries, cfg.num_frames
+        self.backbone = backbone
+        self.neck = nn.Linear(backbone.memory_channels, d)
+        self.query_embed = nn.Embedding(cfg.num_queries * cfg.num_frames, d)
+        self.decoder = Decoder(cfg)
+        self.class_embed = nn.Linear(d, 2)
+        self.bbox_embed = MLP(d, d, 4, 3)
+        self.mask_head = MaskHead(cfg, backbone.feature_channels)
+
+    def forward(self, video: Tensor, target: Tensor | None = None) -> dict:
+        """video (B, T, 3, H, W), target (B, 3, H_I, W_I) (ignored without a target path) ->
+
+        pred_logits (B, n·T, 2): class logits, index 0 relevant, 1 no-object;
+        pred_boxes (B, n·T, 4): sigmoid (cx, cy, w, h), normalised to the input;
+        pred_masks (B, n, T, ceil(H/4), ceil(W/4)): mask logits per proposal and frame;
+        aux_outputs: [{pred_logits, pred_boxes}] of the dec_layers - 1 earlier layers.
+        """
+        b, t = video.shape[:2]
+        if t != self.num_frames:
+            raise ValueError(f"the model has queries for T={self.num_frames} frames, got {t}")
+        out = self.backbone(video, target)
+        memory = self.neck(out["memory"])  # (B, T, h, w, d)
+        d = memory.shape[-1]
+        pos = position_encoding_3d(tuple(memory.shape[1:4]), d, memory.device)
+        pos = pos.to(memory.dtype).flatten(0, 2)[None].expand(b, -1, -1)  # (B, T·h·w, d)
+        hs = self.decoder(memory.flatten(1, 3), pos, self.query_embed.weight)  # (L, B, N, d)
+        logits, boxes = self.class_embed(hs), self.bbox_embed(hs).sigmoid()
+        masks = self.mask_head(hs[-1].view(b, t, self.num_queries, d), memory, out["features"])
+        return {
+            "pred_logits": logits[-1],
+            "pred_boxes": boxes[-1],
+            "pred_masks": masks,
+            "aux_outputs": [
+                {"pred_logits": c, "pred_boxes": x}
+                for c, x in zip(logits[:-1], boxes[:-1], strict=True)
+            ],
+        }
+
+
+def build_model(config: Config | ModelConfig | str) -> tuple[VOIS, SetCriterion, PostProcess]:
+    """(model, criterion, postprocess) from a config or a preset name, the model in train mode
+    with random weights (pretrained files are loaded by `vois_cli.models.pretrained`)."""
+    if isinstance(config, str):
+        config = preset(config)
+    cfg = config.model if isinstance(config, Config) else config
+    if cfg.arch not in BACKBONES:
+        raise ValueError(f"unknown arch {cfg.arch!r}; choose one of {', '.join(BACKBONES)}")
+    model = VOIS(cfg, BACKBONES[cfg.arch](cfg))
+    return model, SetCriterion(cfg), PostProcess(cfg)
+
+
+def parameter_groups(model: VOIS, model_cfg: ModelConfig, train_cfg: TrainConfig) -> list[dict]:
+    """AdamW groups: "backbone" at lr_backbone (with the cross blocks when
+    `cross_lr_backbone`), "rest" at lr; frozen parameters are left out."""
+    backbone = list(model.backbone.lr_backbone_parameters(model_cfg.cross_lr_backbone))
+    ids = {id(p) for p in backbone}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    return [
+        {
+            "name": name,
+            "params": [p for p in params if p.requires_grad],
+            "lr": lr,
+            "weight_decay": train_cfg.weight_decay,
+        }
+        for name, params, lr in (
+            ("backbone", backbone, train_cfg.lr_backbone),
+            ("rest", rest, train_cfg.lr),
+        )
+    ]
