@@ -13,8 +13,6 @@ import yaml
 from vois_cli.cli.app import app
 from vois_cli.cli.progress import progress_bar
 from vois_cli.config import PRESETS, preset
-from vois_cli.engine import train as train_model
-from vois_cli.engine import with_epochs
 from vois_cli.errors import InputError
 
 
@@ -69,6 +67,9 @@ def train(
         raise InputError(
             None, f"bad --set override ({e})", "name fields of ModelConfig/TrainConfig"
         ) from e
+    from vois_cli.engine import train as train_model  # torch: only when a command runs
+    from vois_cli.engine import with_epochs
+
     if epochs is not None:
         config = with_epochs(config, epochs)
     rank0 = int(os.environ.get("RANK", "0")) == 0
