@@ -7,12 +7,10 @@ partial frames folder behind.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from vois_cli.atomic import atomic_dir
 from vois_cli.data.video import (
     ANNOTATION_FPS,
     MAX_ANNOTATED_FRAMES,
@@ -36,16 +34,8 @@ def extract_video(
     info = info or probe(video)
     if out.exists() and (not out.is_dir() or any(p.suffix != ".jpg" for p in out.iterdir())):
         raise InputError(out, "exists and is not a frames folder", "choose another output folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        count = save_frames(video, tmp, ANNOTATION_FPS, limit, info)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return count
+    with atomic_dir(out) as tmp:
+        return save_frames(video, tmp, ANNOTATION_FPS, limit, info)
 
 
 def _annotated_lengths(root: Path) -> dict[str, tuple[int, Path]]:

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from vois_cli.atomic import atomic_dir
 from vois_cli.data.transforms import mask_boxes, resize_masks, resized_shape
 from vois_cli.data.ytvis import Video, decode_rle, load_annotations
 from vois_cli.errors import InputError
@@ -125,10 +123,8 @@ def preprocess(
             frames_dir / missing[0], "frames missing for this video", "run `vois extract` on it"
         )
     by_video = annotations.by_video()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     entries = []
-    try:
+    with atomic_dir(out) as tmp:
         (tmp / "videos").mkdir()
         for done, video in enumerate(annotations.videos):
             size = resized_shape(video.height, video.width, short_edge, max_long_edge)
@@ -164,11 +160,6 @@ def preprocess(
             "videos": entries,
         }
         (tmp / "index.json").write_text(json.dumps(index, indent=1))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return index
 
 

@@ -12,9 +12,6 @@ and renamed onto it at the end: an interrupted run leaves nothing under `root`.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -23,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vois_cli.atomic import atomic_path, write_json
+from vois_cli.atomic import atomic_dir, atomic_path, write_json
 from vois_cli.data.products import target_image
 from vois_cli.data.scene import Scene, make_scene, render_frame
 from vois_cli.data.video import ANNOTATION_FPS, VideoWriter
@@ -174,12 +171,7 @@ def write_benchmark(
     spec = synth_preset(preset)
     root = Path(root)
     _fresh_root(root)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".partial", dir=root.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    build.chmod(0o777 & ~umask)  # mkdtemp's private 0700 would survive the rename
-    try:
+    with atomic_dir(root) as build:
         clips = []
         jobs = [(build, spec, seed, k) for k in range(spec.clips)]
         with ProcessPoolExecutor(workers) if workers > 1 else _Serial() as pool:
@@ -206,11 +198,6 @@ def write_benchmark(
             "clips": [c["manifest"] for c in clips],  # objects listed back to front
         }
         write_json(build / "synth.json", manifest, indent=1)
-        if root.exists():
-            root.rmdir()  # empty, checked above; rename cannot replace it portably
-        os.replace(build, root)
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
     return manifest
 
 
