@@ -14,6 +14,12 @@ from typing import Any
 from vois_cli.errors import InputError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
@@ -30,6 +36,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise InputError(path, f"cannot write here ({e.strerror})", "choose a writable path") from e
     os.close(fd)
     tmp = Path(tmp)
+    tmp.chmod(0o666 & ~_umask())  # mkstemp's private 0600 would survive the rename
     try:
         yield tmp
         os.replace(tmp, path)
@@ -47,9 +54,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp's private 0700 would survive the rename
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp's private 0700 would survive the rename
     try:
         yield tmp
         if path.exists():

@@ -1,0 +1,35 @@
+"""DESIGN §7: every stage declares the library modules it imports, so a code change re-runs it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+
+# Import the stage's vois_cli modules and print every vois_cli source file that got loaded.
+PROBE = """
+import ast, importlib, pathlib, sys
+for node in ast.walk(ast.parse(pathlib.Path(sys.argv[1]).read_text())):
+    if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vois_cli"):
+        importlib.import_module(node.module)
+for name, module in sorted(sys.modules.items()):
+    if name.startswith("vois_cli") and not module.__file__.endswith("__init__.py"):
+        print(pathlib.Path(module.__file__).resolve().relative_to(pathlib.Path.cwd()).as_posix())
+"""
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_stage_declares_every_library_module_it_imports(stage):
+    deps = [d for d in STAGES[stage]["deps"] if not d.startswith("${")]
+    script = next(d for d in deps if d.startswith("stages/"))
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE, script], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    imported = run.stdout.split()
+    assert imported, "the probe saw no vois_cli import"
+    undeclared = [f for f in imported if not any(f == d or f.startswith(d + "/") for d in deps)]
+    assert undeclared == []
