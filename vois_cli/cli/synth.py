@@ -9,16 +9,12 @@ import typer
 
 from vois_cli.cli.app import app
 from vois_cli.cli.progress import progress_bar
-from vois_cli.data.contact_sheet import write_contact_sheet
-from vois_cli.data.synth import SYNTH_PRESETS, synth_preset, write_benchmark
 
 
 @app.command()
 def synth(
     out: Annotated[Path, typer.Argument(help="Benchmark folder to create (new or empty).")],
-    preset: Annotated[
-        str, typer.Option(help=f"Benchmark size: {', '.join(SYNTH_PRESETS)}.")
-    ] = "default",
+    preset: Annotated[str, typer.Option(help="Benchmark size: tiny, default or full.")] = "default",
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 0,
     workers: Annotated[
         int, typer.Option(min=1, help="Processes rendering clips (output is identical).")
@@ -31,9 +27,13 @@ def synth(
     ] = None,
 ) -> None:
     """Generate SynthLive: procedural products among look-alikes, with exact masks."""
+    from vois_cli.data.synth import synth_preset, write_benchmark  # scipy: only when run
+
     spec = synth_preset(preset)
     with progress_bar(f"synth {spec.name}") as report:
         write_benchmark(out, spec.name, seed, workers=workers, progress=report)
     if preview is not None:
+        from vois_cli.data.contact_sheet import write_contact_sheet  # scipy: only when asked
+
         write_contact_sheet(preview, out)
     typer.echo(f"wrote {spec.clips} clips ({spec.train} train, {spec.test} test) to {out}")
