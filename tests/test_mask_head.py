@@ -78,6 +78,22 @@ def test_attention_maps_are_a_distribution_over_heads_and_positions():
     assert torch.allclose(maps.sum((2, 3, 4)), torch.ones(3, 5))
 
 
+def test_scaled_maps_average_one_per_head_and_are_the_default():
+    torch.manual_seed(0)
+    queries, features = torch.randn(3, 5, 16), torch.randn(3, 6, 7, 16)
+    joint = AttentionMaps(16, 4)
+    scaled = AttentionMaps(16, 4, scaled=True)
+    scaled.load_state_dict(joint.state_dict())
+    maps, reference = scaled(queries, features), joint(queries, features)
+    assert torch.allclose(maps.mean((3, 4)), torch.ones(3, 5, 4))
+    per_head = reference / reference.sum((3, 4), keepdim=True) * 42
+    assert torch.allclose(maps, per_head, atol=1e-5)
+    cfg = preset("tiny").model
+    assert MaskHead(cfg, (24, 48, 96)).attention.scaled
+    off = preset("tiny", model={"mask_maps_scaled": False}).model
+    assert not MaskHead(off, (24, 48, 96)).attention.scaled
+
+
 def test_widths_must_follow_the_hidden_size():
     with pytest.raises(AssertionError, match="divisible by 32"):
         MaskHead(preset("tiny", model={"hidden_dim": 48}).model, (24, 48, 96))

@@ -33,6 +33,9 @@ class ModelConfig:
     hidden_dim: int = 384
     dec_layers: int = 6
     dec_heads: int = 8
+    # mask head attention maps: True = each head's softmax over positions times h·w (mean 1),
+    # False = DETR's joint softmax over heads × positions (total mass 1; see mask_head.py)
+    mask_maps_scaled: bool = True
     dim_feedforward: int = 2048
     dropout: float = 0.1
     num_queries: int = 10  # n, object proposals per frame; N = n * T queries

@@ -10,6 +10,14 @@ convolutions into (T, H/4, W/4) mask logits.
 Widths follow VisTR's ratios to the decoder width d: d + heads, d/2, d/4, d/8, d/16 in 2D
 and d/32 in 3D (384 → 392, 192, 96, 48, 24, 12). GroupNorm uses gcd(width, heads) groups:
 8 and 4 (for 12 channels) at the paper size, as VisTR.
+
+One deviation (`mask_maps_scaled`, on by default): DETR's maps are one softmax over heads ×
+positions, so together they hold a mass of 1, i.e. ~1/(heads·h·w) per entry beside E's d
+channels of order 1. The maps are the only thing that differs between a frame's proposals,
+and at that scale the proposals' features before the 3D convs differ by ~5 %: on a clip with
+two copies of the target every proposal's mask learnt the union of both. Here each head's
+softmax over positions is multiplied by h·w (a uniform map is 1 everywhere), which lets
+the tiny overfit test (tests/test_overfit.py) split them. False restores DETR's maps.
 """
 
 from __future__ import annotations
@@ -25,12 +33,14 @@ from vois_cli.config import ModelConfig
 
 
 class AttentionMaps(nn.Module):
-    """Multi-head attention weights of queries over a feature map, softmax over heads × positions
-    jointly as DETR's MHAttentionMap."""
+    """Multi-head attention weights of queries over a feature map: one softmax over heads ×
+    positions as DETR's MHAttentionMap, or with `scaled` each head's softmax over positions
+    times their number."""
 
-    def __init__(self, d: int, heads: int):
+    def __init__(self, d: int, heads: int, scaled: bool = False):
         super().__init__()
         self.heads = heads
+        self.scaled = scaled
         self.q = nn.Linear(d, d)
         self.k = nn.Linear(d, d)
         for layer in (self.q, self.k):
@@ -43,6 +53,9 @@ class AttentionMaps(nn.Module):
         q = self.q(queries).view(m, n, self.heads, d // self.heads)
         k = self.k(features).unflatten(-1, (self.heads, d // self.heads))  # (M, h, w, heads, c)
         logits = torch.einsum("mqnc,mhwnc->mqnhw", q * (d // self.heads) ** -0.5, k)
+        if self.scaled:
+            positions = logits.shape[-2] * logits.shape[-1]
+            return logits.flatten(3).softmax(-1).view(logits.shape) * positions
         return logits.flatten(2).softmax(-1).view(logits.shape)
 
 
@@ -68,7 +81,7 @@ class MaskHead(nn.Module):
         assert d % 32 == 0, f"mask head widths are hidden_dim / 2..32: {d} must be divisible by 32"
         assert d % heads == 0, f"hidden_dim {d} must be divisible by dec_heads {heads}"
         w = [d // 2, d // 4, d // 8, d // 16, d // 32]
-        self.attention = AttentionMaps(d, heads)
+        self.attention = AttentionMaps(d, heads, cfg.mask_maps_scaled)
         self.stem = nn.Sequential(
             _block(d + heads, d + heads, heads), _block(d + heads, w[0], heads)
         )
