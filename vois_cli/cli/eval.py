@@ -7,12 +7,10 @@ from typing import Annotated
 
 import typer
 
-from vois_cli.atomic import write_json
 from vois_cli.cli.app import app
 from vois_cli.cli.progress import progress_bar
-from vois_cli.data.ytvis import load_annotations, load_predictions
 from vois_cli.errors import InputError
-from vois_cli.evaluation import METRIC_KEYS, evaluate
+from vois_cli.evaluation import METRIC_KEYS, score_files
 
 
 def _check_sources(gt: Path | None, pred: Path | None) -> tuple[Path, Path]:
@@ -72,15 +70,8 @@ def eval_command(
         with progress_bar(f"infer {split}") as report:
             infer_split(data, split, checkpoint, pred, device, report)
     gt, pred = _check_sources(gt, pred)
-    annotations = load_annotations(gt)
-    predictions = load_predictions(pred, annotations)
     with progress_bar("eval") as report:
-        result = evaluate(annotations, predictions, progress=report)
-    write_json(out, result.metrics, indent=2)
-    if per_video is not None:
-        write_json(per_video, result.per_video, indent=2)
-    if pr_curve is not None:
-        write_json(pr_curve, result.pr_curve(), indent=2)
+        result = score_files(gt, pred, out, per_video, pr_curve, progress=report)
     typer.echo(" ".join(f"{k}={result.metrics[k]:.4f}" for k in METRIC_KEYS))
     if min_ap is not None and result.metrics["AP"] < min_ap:
         typer.echo(f"AP {result.metrics['AP']:.4f} is below --min-ap {min_ap}", err=True)
