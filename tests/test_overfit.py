@@ -81,10 +81,20 @@ def _iou(a, b):
     return (a & b).sum() / (a | b).sum()
 
 
-@pytest.mark.slow
-def test_tiny_model_overfits_one_clip_and_scores_the_negative_lower():
-    torch.manual_seed(0)
+@pytest.fixture
+def deterministic_one_thread():
+    """The pinned numbers need one code path: deterministic kernels on one thread."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
+    yield
+    torch.use_deterministic_algorithms(deterministic)
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_tiny_model_overfits_one_clip_and_scores_the_negative_lower(deterministic_one_thread):
+    torch.manual_seed(0)
     cfg = preset(
         "tiny",
         model={"num_frames": T, "hidden_dim": 128},
