@@ -26,7 +26,6 @@ same weights as an uninterrupted one (bit-identical on CPU). Seeds derive from
 from __future__ import annotations
 
 import contextlib
-import csv
 import logging
 import math
 import os
@@ -42,7 +41,6 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from vois_cli.atomic import atomic_path
 from vois_cli.checkpoint import (
     config_mismatch,
     load_checkpoint,
@@ -57,6 +55,7 @@ from vois_cli.config import Config
 from vois_cli.data.dataset import ClipDataset
 from vois_cli.errors import InputError
 from vois_cli.models import build_model, parameter_groups
+from vois_cli.step_log import StepLog
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +197,7 @@ class _Run:
                 f"cannot create the run directory ({e.strerror})",
                 "choose a writable --out",
             ) from e
-        self.csv = _CsvLog(self.out_dir / LOG, keep_until=self.step) if self.rank == 0 else None
+        self.csv = StepLog(self.out_dir / LOG, keep_until=self.step) if self.rank == 0 else None
 
     def _restore(self, ckpt: dict[str, Any], path: Path) -> None:
         load_weights(self.model, ckpt["model"], path)
@@ -397,28 +396,3 @@ def _amp_dtype(device: torch.device, mixed: bool) -> torch.dtype | None:
 def _seed(seed: int, rank: int, epoch: int) -> int:
     """A well-mixed 63-bit seed for (seed, rank, epoch)."""
     return int(np.random.SeedSequence([seed, rank, epoch]).generate_state(1, np.uint64)[0] >> 1)
-
-
-class _CsvLog:
-    """`train_log.csv`, appended per step; rows past `keep_until` (a resumed step) are dropped."""
-
-    def __init__(self, path: Path, keep_until: int):
-        self.path = path
-        if keep_until == 0 or not path.exists():
-            self.path.unlink(missing_ok=True)
-            return
-        with path.open(newline="") as f:
-            reader = csv.DictReader(f)
-            fields, rows = reader.fieldnames, [r for r in reader if int(r["step"]) <= keep_until]
-        with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    def append(self, row: dict[str, float]) -> None:
-        new = not self.path.exists()
-        with self.path.open("a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
