@@ -1,10 +1,13 @@
-"""The VisTR mask head: shapes at every preset width, per-proposal independence, DCN at init."""
+"""The VisTR mask head: shapes at every preset width, per-proposal independence, DCN at init,
+the mask_dim and mask_deform options."""
 
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
+
+from torchvision.ops import DeformConv2d
 
 from vois_cli.config import preset
 from vois_cli.models.mask_head import AttentionMaps, MaskHead
@@ -31,9 +34,9 @@ def test_logits_per_proposal_and_frame_at_stride_4(name):
         out = head(hs, memory, feats)
     assert out.shape == (2, 3, 2, h1, w1) == (2, 3, 2, 13, 19)
     norms = [m for m in head.modules() if isinstance(m, torch.nn.GroupNorm)]
-    d = cfg.hidden_dim
+    d, m = cfg.hidden_dim, cfg.mask_dim
     assert sorted({m.num_channels for m in norms}) == sorted(
-        {d + cfg.dec_heads, d // 2, d // 4, d // 8, d // 16, d // 32}
+        {d + cfg.dec_heads, m // 2, m // 4, m // 8, m // 16, m // 32}
     )
 
 
@@ -64,11 +67,27 @@ def test_each_proposal_depends_only_on_its_own_queries():
 
 
 def test_deformable_conv_starts_as_a_plain_conv():
-    cfg = preset("tiny").model
+    cfg = preset("tiny", model={"mask_deform": True}).model
     head = MaskHead(cfg, [cfg.embed_dim * 2**i for i in range(3)])
     x = torch.randn(2, head.deform.in_channels, 7, 9)
     plain = F.conv2d(x, head.deform.weight, head.deform.bias, padding=1)
     assert torch.allclose(head.deform(x, head.offset(x)), plain, atol=1e-5)
+
+
+def test_mask_deform_false_swaps_the_deformable_conv_for_a_plain_one():
+    cfg = preset("paper", model={"mask_deform": False}).model
+    head = MaskHead(cfg, (96, 192, 384))
+    assert not any(isinstance(m, DeformConv2d) for m in head.modules())
+    assert (head.conv.in_channels, head.conv.out_channels) == (48, 24)
+    # the offset conv (48·18·9 + 18 parameters) is gone, the rest is VisTR's head
+    assert sum(p.numel() for p in head.parameters()) == 2_696_587 - 48 * 18 * 9 - 18
+
+
+def test_mask_dim_sets_the_widths_apart_from_the_decoder():
+    cfg = preset("tiny", model={"hidden_dim": 64, "mask_dim": 256}).model
+    head = MaskHead(cfg, (24, 48, 96))
+    channels = [m.num_channels for m in head.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert channels == [64 + cfg.dec_heads, 128, 64, 32, 16, 8, 8, 8]
 
 
 def test_attention_maps_are_a_distribution_over_heads_and_positions():
@@ -94,6 +113,6 @@ def test_scaled_maps_average_one_per_head_and_are_the_default():
     assert not MaskHead(off, (24, 48, 96)).attention.scaled
 
 
-def test_widths_must_follow_the_hidden_size():
+def test_widths_must_follow_the_mask_dim():
     with pytest.raises(AssertionError, match="divisible by 32"):
-        MaskHead(preset("tiny", model={"hidden_dim": 48}).model, (24, 48, 96))
+        MaskHead(preset("tiny", model={"mask_dim": 48}).model, (24, 48, 96))

@@ -36,6 +36,9 @@ class ModelConfig:
     # mask head attention maps: True = each head's softmax over positions times h·w (mean 1),
     # False = DETR's joint softmax over heads × positions (total mass 1; see mask_head.py)
     mask_maps_scaled: bool = True
+    # mask head widths are mask_dim / 2, 4, 8, 16, 32 (VisTR: mask_dim = hidden_dim = 384)
+    mask_dim: int = 384
+    mask_deform: bool = True  # VisTR's deformable 3×3 conv at stride 4; False: a plain conv
     dim_feedforward: int = 2048
     dropout: float = 0.1
     num_queries: int = 10  # n, object proposals per frame; N = n * T queries

@@ -7,9 +7,13 @@ through 3×3 conv + GroupNorm + ReLU blocks, fused FPN-style with the backbone's
 The T per-frame maps of one proposal are stacked and refined jointly by dilated 3×3×3
 convolutions into (T, H/4, W/4) mask logits.
 
-Widths follow VisTR's ratios to the decoder width d: d + heads, d/2, d/4, d/8, d/16 in 2D
-and d/32 in 3D (384 → 392, 192, 96, 48, 24, 12). GroupNorm uses gcd(width, heads) groups:
-8 and 4 (for 12 channels) at the paper size, as VisTR.
+Widths follow VisTR's ratios to `mask_dim` m (VisTR: the decoder width d): d + heads, m/2,
+m/4, m/8, m/16 in 2D and m/32 in 3D (384 → 392, 192, 96, 48, 24, 12). GroupNorm uses
+gcd(width, heads) groups: 8 and 4 (for 12 channels) at the paper size, as VisTR. The small
+presets keep m above d: at m = 64 the 3D convs are 2 channels wide, and the tiny model's
+mask head died (every proposal the same constant map) within the default training run.
+`mask_deform=False` swaps the deformable conv for a plain one, whose CPU backward is ~10×
+cheaper (the tiny preset's choice).
 
 One deviation (`mask_maps_scaled`, on by default): DETR's maps are one softmax over heads ×
 positions, so together they hold a mass of 1, i.e. ~1/(heads·h·w) per entry beside E's d
@@ -77,10 +81,10 @@ class MaskHead(nn.Module):
 
     def __init__(self, cfg: ModelConfig, feature_channels: tuple[int, int, int] | list[int]):
         super().__init__()
-        d, heads = cfg.hidden_dim, cfg.dec_heads
-        assert d % 32 == 0, f"mask head widths are hidden_dim / 2..32: {d} must be divisible by 32"
+        d, m, heads = cfg.hidden_dim, cfg.mask_dim, cfg.dec_heads
+        assert m % 32 == 0, f"mask head widths are mask_dim / 2..32: {m} must be divisible by 32"
         assert d % heads == 0, f"hidden_dim {d} must be divisible by dec_heads {heads}"
-        w = [d // 2, d // 4, d // 8, d // 16, d // 32]
+        w = [m // 2, m // 4, m // 8, m // 16, m // 32]
         self.attention = AttentionMaps(d, heads, cfg.mask_maps_scaled)
         self.stem = nn.Sequential(
             _block(d + heads, d + heads, heads), _block(d + heads, w[0], heads)
@@ -90,10 +94,13 @@ class MaskHead(nn.Module):
             nn.Conv2d(c, cw, 1) for c, cw in zip((c3, c2, c1), w[:3], strict=True)
         )
         self.fuse = nn.ModuleList((_block(w[0], w[1], heads), _block(w[1], w[2], heads)))
-        self.offset = nn.Conv2d(w[2], 2 * 3 * 3, 3, padding=1)
-        nn.init.zeros_(self.offset.weight)
-        nn.init.zeros_(self.offset.bias)
-        self.deform = DeformConv2d(w[2], w[3], 3, padding=1)
+        if cfg.mask_deform:
+            self.offset = nn.Conv2d(w[2], 2 * 3 * 3, 3, padding=1)
+            nn.init.zeros_(self.offset.weight)
+            nn.init.zeros_(self.offset.bias)
+            self.deform = DeformConv2d(w[2], w[3], 3, padding=1)
+        else:
+            self.conv = nn.Conv2d(w[2], w[3], 3, padding=1)
         self.deform_norm = _norm(w[3], heads)
         self.temporal = nn.Sequential(
             _block3d(w[3], w[4], heads),
@@ -118,6 +125,7 @@ class MaskHead(nn.Module):
             x = (up.unflatten(0, (b * t, n)) + fpn[:, None]).flatten(0, 1)
             if i < len(self.fuse):
                 x = self.fuse[i](x)
-        x = F.relu(self.deform_norm(self.deform(x, self.offset(x))))  # (BT·n, d/16, h1, w1)
+        x = self.deform(x, self.offset(x)) if hasattr(self, "deform") else self.conv(x)
+        x = F.relu(self.deform_norm(x))  # (BT·n, m/16, h1, w1)
         x = x.view(b, t, n, *x.shape[1:]).permute(0, 2, 3, 1, 4, 5).flatten(0, 1)
         return self.temporal(x).view(b, n, t, *x.shape[-2:])  # (B, n, T, h1, w1)
