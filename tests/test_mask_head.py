@@ -6,7 +6,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
 from torchvision.ops import DeformConv2d
 
 from vois_cli.config import preset
