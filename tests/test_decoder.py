@@ -84,3 +84,18 @@ def test_paper_decoder_parameter_count():
     per_layer = 2 * (4 * d * d + 4 * d) + (d * f + f) + (f * d + d) + 3 * 2 * d
     count = sum(p.numel() for p in Decoder(cfg).parameters())
     assert count == layers * per_layer + 2 * d == 16_562_688
+
+
+def test_query_content_is_the_first_layer_input():
+    """Two queries with the same position give the same output from zeros (DETR) and
+    different ones from different learned contents (Deformable DETR's `query_content`)."""
+    torch.manual_seed(0)
+    dec = Decoder(CFG).eval()
+    memory, pos, query_pos = _inputs(n=2)
+    query_pos[1] = query_pos[0]
+    with torch.no_grad():
+        plain = dec(memory, pos, query_pos)
+        content = dec(memory, pos, query_pos, torch.randn(2, 16))
+    assert torch.allclose(plain[:, :, 0], plain[:, :, 1])
+    assert not torch.allclose(content[:, :, 0], content[:, :, 1])
+    assert torch.equal(dec(memory, pos, query_pos, torch.zeros(2, 16)), plain)

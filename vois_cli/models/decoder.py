@@ -1,6 +1,7 @@
 """The DETR transformer decoder: post-norm layers over the neck's memory E.
 
-The decoder starts from zeros; the learned query embedding enters every layer as a
+The decoder starts from zeros (or, with `query_content`, from a learned vector per query as
+Deformable DETR does); the learned query embedding enters every layer as a
 position (added to queries and self-attention keys), the memory's position encoding is
 added to the cross-attention keys. One shared LayerNorm turns every layer's output into
 a prediction input, so the earlier layers feed the auxiliary losses.
@@ -53,10 +54,13 @@ class Decoder(nn.Module):
             if p.dim() > 1:
                 nn.init.xavier_uniform_(p)
 
-    def forward(self, memory: Tensor, pos: Tensor, query_pos: Tensor) -> Tensor:
-        """memory, pos (B, L, d); query_pos (N, d) -> every layer's output (layers, B, N, d)."""
+    def forward(
+        self, memory: Tensor, pos: Tensor, query_pos: Tensor, content: Tensor | None = None
+    ) -> Tensor:
+        """memory, pos (B, L, d); query_pos and content (N, d) -> every layer's output
+        (layers, B, N, d); the first layer's input is `content`, or zeros."""
         query_pos = query_pos.unsqueeze(0).expand(memory.shape[0], -1, -1)
-        x = torch.zeros_like(query_pos)
+        x = torch.zeros_like(query_pos) if content is None else content.expand_as(query_pos)
         outputs = []
         for layer in self.layers:
             if self.checkpointing and torch.is_grad_enabled():

@@ -48,6 +48,9 @@ class VOIS(nn.Module):
         self.backbone = backbone
         self.neck = nn.Linear(backbone.memory_channels, d)
         self.query_embed = nn.Embedding(cfg.num_queries * cfg.num_frames, d)
+        self.query_content = (
+            nn.Embedding(cfg.num_queries * cfg.num_frames, d) if cfg.query_content else None
+        )
         self.decoder = Decoder(cfg)
         self.class_embed = nn.Linear(d, 2)
         self.bbox_embed = MLP(d, d, 4, 3)
@@ -69,7 +72,10 @@ class VOIS(nn.Module):
         d = memory.shape[-1]
         pos = position_encoding_3d(tuple(memory.shape[1:4]), d, memory.device)
         pos = pos.to(memory.dtype).flatten(0, 2)[None].expand(b, -1, -1)  # (B, T·h·w, d)
-        hs = self.decoder(memory.flatten(1, 3), pos, self.query_embed.weight)  # (L, B, N, d)
+        content = None if self.query_content is None else self.query_content.weight
+        hs = self.decoder(
+            memory.flatten(1, 3), pos, self.query_embed.weight, content
+        )  # (L, B, N, d)
         logits, boxes = self.class_embed(hs), self.bbox_embed(hs).sigmoid()
         masks = self.mask_head(hs[-1].view(b, t, self.num_queries, d), memory, out["features"])
         return {
@@ -97,10 +103,15 @@ def build_model(config: Config | ModelConfig | str) -> tuple[VOIS, SetCriterion,
 
 def parameter_groups(model: VOIS, model_cfg: ModelConfig, train_cfg: TrainConfig) -> list[dict]:
     """AdamW groups: "backbone" at lr_backbone (with the cross blocks when
-    `cross_lr_backbone`), "rest" at lr; frozen parameters are left out."""
+    `cross_lr_backbone`), "rest" at lr, and with `lr_mask_head` > 0 a "mask_head" group at
+    that rate; frozen parameters are left out."""
     backbone = list(model.backbone.lr_backbone_parameters(model_cfg.cross_lr_backbone))
-    ids = {id(p) for p in backbone}
+    head = list(model.mask_head.parameters()) if train_cfg.lr_mask_head > 0 else []
+    ids = {id(p) for p in backbone + head}
     rest = [p for p in model.parameters() if id(p) not in ids]
+    named = [("backbone", backbone, train_cfg.lr_backbone), ("rest", rest, train_cfg.lr)]
+    if head:
+        named.append(("mask_head", head, train_cfg.lr_mask_head))
     return [
         {
             "name": name,
@@ -108,8 +119,5 @@ def parameter_groups(model: VOIS, model_cfg: ModelConfig, train_cfg: TrainConfig
             "lr": lr,
             "weight_decay": train_cfg.weight_decay,
         }
-        for name, params, lr in (
-            ("backbone", backbone, train_cfg.lr_backbone),
-            ("rest", rest, train_cfg.lr),
-        )
+        for name, params, lr in named
     ]
