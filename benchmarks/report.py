@@ -8,7 +8,8 @@ Run the ablations first, e.g.
     for s in 0 1 2; do dvc exp run -S train.seed=$s; dvc exp run -S train.seed=$s \
         -S model.use_target=false; done
 
-then `python3 benchmarks/report.py`.
+then `python3 benchmarks/report.py`. The accuracy table is also written into README.md
+between its `<!-- results -->` and `<!-- /results -->` markers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+START, END = "<!-- results -->", "<!-- /results -->"
 COLUMNS = ("AP", "AP50", "AP75", "AR1", "AR10")
 PAPER = {  # LiveVideos, paper Tables 2-4 (percent)
     "full model (cross 3+4)": (38.8, 61.6, 41.8, 41.2, 46.6),
@@ -109,6 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "RESULTS.md")
     args = parser.parse_args()
+    table = "\n".join(results_table(experiments()))
     text = [
         "# Results",
         "",
@@ -119,14 +122,17 @@ def main() -> None:
         "",
         "## Accuracy",
         "",
-        *results_table(experiments()),
+        table,
         "",
         "## Speed and memory (CPU unless stated)",
         "",
         *speed_tables(),
     ]
     args.out.write_text("\n".join(text) + "\n")
-    print(f"wrote {args.out}")
+    readme = ROOT / "README.md"
+    head, rest = readme.read_text().split(START, 1)
+    readme.write_text(f"{head}{START}\n{table}\n{END}{rest.split(END, 1)[1]}")
+    print(f"wrote {args.out} and the table in {readme}")
 
 
 if __name__ == "__main__":
