@@ -8,7 +8,8 @@ Run the ablations first, e.g.
     for s in 0 1 2; do dvc exp run -S train.seed=$s; dvc exp run -S train.seed=$s \
         -S model.use_target=false; done
 
-then `python3 benchmarks/report.py` (`--rev C` when they ran from a commit C before HEAD).
+then `python3 benchmarks/report.py` (`--num N` when they ran from the last N commits: each
+commit's own metrics.json counts too, so include only commits of the same code).
 The accuracy table is also written into README.md between its `<!-- results -->` and
 `<!-- /results -->` markers.
 """
@@ -45,11 +46,12 @@ def variant(params: dict) -> str:
     return f"cross stage {'+'.join(map(str, stages))} only (Table 4)"
 
 
-def experiments(rev: str) -> list[tuple[dict, dict]]:
-    """(params, metrics) of the workspace, the baseline commit `rev` and every finished
-    experiment derived from it (a queued or running one still shows its baseline's metrics)."""
+def experiments(rev: str, num: int) -> list[tuple[dict, dict]]:
+    """(params, metrics) of the workspace, the `num` commits from `rev` back and every
+    finished experiment derived from them (a queued or running one shows its baseline's
+    metrics, so it is left out)."""
     out = subprocess.run(
-        ["dvc", "exp", "show", "--json", "--rev", rev],
+        ["dvc", "exp", "show", "--json", "--rev", rev, "--num", str(num)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -117,9 +119,10 @@ def speed_tables() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "RESULTS.md")
-    parser.add_argument("--rev", default="HEAD", help="the commit the experiments ran from")
+    parser.add_argument("--rev", default="HEAD", help="the newest commit experiments ran from")
+    parser.add_argument("--num", type=int, default=1, help="commits from --rev back to include")
     args = parser.parse_args()
-    table = "\n".join(results_table(experiments(args.rev)))
+    table = "\n".join(results_table(experiments(args.rev, args.num)))
     text = [
         "# Results",
         "",
