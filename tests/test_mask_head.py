@@ -10,6 +10,7 @@ from torchvision.ops import DeformConv2d
 
 from vois_cli.config import preset
 from vois_cli.models.mask_head import AttentionMaps, MaskHead
+from vois_cli.models.position_encoding import position_encoding_3d
 
 
 def _inputs(cfg, b=1, t=2, n=3, hw=(52, 76), seed=0):
@@ -19,8 +20,9 @@ def _inputs(cfg, b=1, t=2, n=3, hw=(52, 76), seed=0):
     sizes = [(math.ceil(hw[0] / 2**s), math.ceil(hw[1] / 2**s)) for s in (2, 3, 4, 5)]
     feats = [torch.randn(b, t, *sizes[i], c * 2**i, generator=g) for i in range(3)]
     memory = torch.randn(b, t, *sizes[3], cfg.hidden_dim, generator=g)
+    pos = position_encoding_3d((t, *sizes[3]), cfg.hidden_dim)[None].expand(b, -1, -1, -1, -1)
     hs = torch.randn(b, t, n, cfg.hidden_dim, generator=g)
-    return hs, memory, feats, sizes[0]
+    return hs, memory, pos, feats, sizes[0]
 
 
 @pytest.mark.parametrize("name", ["tiny", "small", "paper"])
@@ -28,9 +30,9 @@ def test_logits_per_proposal_and_frame_at_stride_4(name):
     cfg = preset(name).model
     torch.manual_seed(0)
     head = MaskHead(cfg, [cfg.embed_dim * 2**i for i in range(3)]).eval()
-    hs, memory, feats, (h1, w1) = _inputs(cfg, b=2)
+    hs, memory, pos, feats, (h1, w1) = _inputs(cfg, b=2)
     with torch.no_grad():
-        out = head(hs, memory, feats)
+        out = head(hs, memory, pos, feats)
     assert out.shape == (2, 3, 2, h1, w1) == (2, 3, 2, 13, 19)
     norms = [m for m in head.modules() if isinstance(m, torch.nn.GroupNorm)]
     d, m = cfg.hidden_dim, cfg.mask_dim
@@ -55,12 +57,12 @@ def test_each_proposal_depends_only_on_its_own_queries():
     cfg = preset("tiny").model
     torch.manual_seed(0)
     head = MaskHead(cfg, [cfg.embed_dim * 2**i for i in range(3)]).eval()
-    hs, memory, feats, _ = _inputs(cfg)
+    hs, memory, pos, feats, _ = _inputs(cfg)
     with torch.no_grad():
-        out = head(hs, memory, feats)
+        out = head(hs, memory, pos, feats)
         changed = hs.clone()
         changed[:, :, 1] += 1.0  # proposal 1 in every frame
-        out2 = head(changed, memory, feats)
+        out2 = head(changed, memory, pos, feats)
     assert torch.equal(out[:, [0, 2]], out2[:, [0, 2]])
     assert not torch.allclose(out[:, 1], out2[:, 1])
 
@@ -94,6 +96,17 @@ def test_attention_maps_are_a_distribution_over_heads_and_positions():
     maps = AttentionMaps(16, 4)(torch.randn(3, 5, 16), torch.randn(3, 6, 7, 16))
     assert maps.shape == (3, 5, 4, 6, 7)
     assert torch.allclose(maps.sum((2, 3, 4)), torch.ones(3, 5))
+
+
+def test_position_in_the_keys_tells_identical_features_apart():
+    torch.manual_seed(0)
+    features = torch.randn(1, 1, 1, 16).expand(1, 6, 7, 16)  # one feature everywhere
+    pos = position_encoding_3d((1, 6, 7), 16)
+    maps = AttentionMaps(16, 4, scaled=True)
+    queries = torch.randn(1, 5, 16)
+    assert torch.allclose(maps(queries, features), torch.ones(1, 5, 4, 6, 7))
+    with_pos = maps(queries, features, pos)
+    assert with_pos.flatten(3).std(-1).min() > 1e-4  # every query and head prefers places
 
 
 def test_scaled_maps_average_one_per_head_and_are_the_default():

@@ -1,9 +1,13 @@
 """VisTR's instance-sequence segmentation head.
 
 Per frame, each of its n last-layer queries attends over that frame's memory E, giving
-one attention map per head (DETR's MHAttentionMap). E concatenated with a query's maps runs
-through 3×3 conv + GroupNorm + ReLU blocks, fused FPN-style with the backbone's stride-16,
-8 and 4 features (1×1 adapters, nearest upsampling), then a deformable 3×3 conv at stride 4.
+one attention map per head (DETR's MHAttentionMap). The keys carry E's position encoding,
+as the decoder's cross-attention keys do: VisTR's memory came out of a transformer encoder
+that had mixed the encoding in, VOIS's comes straight from Swin (relative position bias
+only), and without it two copies of the target give identical keys, so no query's map can
+single out one of them. E concatenated with a query's maps runs through 3×3 conv +
+GroupNorm + ReLU blocks, fused FPN-style with the backbone's stride-16, 8 and 4 features
+(1×1 adapters, nearest upsampling), then a deformable 3×3 conv at stride 4.
 The T per-frame maps of one proposal are stacked and refined jointly by dilated 3×3×3
 convolutions into (T, H/4, W/4) mask logits.
 
@@ -51,11 +55,13 @@ class AttentionMaps(nn.Module):
             nn.init.xavier_uniform_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def forward(self, queries: Tensor, features: Tensor) -> Tensor:
-        """queries (M, n, d), features (M, h, w, d) -> maps (M, n, heads, h, w)."""
+    def forward(self, queries: Tensor, features: Tensor, pos: Tensor | None = None) -> Tensor:
+        """queries (M, n, d), features and their position encoding (M, h, w, d)
+        -> maps (M, n, heads, h, w); `pos` is added to the keys."""
         m, n, d = queries.shape
         q = self.q(queries).view(m, n, self.heads, d // self.heads)
-        k = self.k(features).unflatten(-1, (self.heads, d // self.heads))  # (M, h, w, heads, c)
+        keys = features if pos is None else features + pos
+        k = self.k(keys).unflatten(-1, (self.heads, d // self.heads))  # (M, h, w, heads, c)
         logits = torch.einsum("mqnc,mhwnc->mqnhw", q * (d // self.heads) ** -0.5, k)
         if self.scaled:
             positions = logits.shape[-2] * logits.shape[-1]
@@ -94,7 +100,8 @@ class MaskHead(nn.Module):
             nn.Conv2d(c, cw, 1) for c, cw in zip((c3, c2, c1), w[:3], strict=True)
         )
         self.fuse = nn.ModuleList((_block(w[0], w[1], heads), _block(w[1], w[2], heads)))
-        if cfg.mask_deform:
+        self.deformable = cfg.mask_deform
+        if self.deformable:
             self.offset = nn.Conv2d(w[2], 2 * 3 * 3, 3, padding=1)
             nn.init.zeros_(self.offset.weight)
             nn.init.zeros_(self.offset.bias)
@@ -109,14 +116,14 @@ class MaskHead(nn.Module):
             nn.Conv3d(w[4], 1, 1),
         )
 
-    def forward(self, hs: Tensor, memory: Tensor, features: list[Tensor]) -> Tensor:
-        """hs (B, T, n, d) last decoder layer; memory E (B, T, h, w, d) at stride 32;
-        features [f1, f2, f3] channels-last (B, T, h_s, w_s, C_s) at strides 4, 8, 16
-        -> mask logits (B, n, T, h_1, w_1).
+    def forward(self, hs: Tensor, memory: Tensor, pos: Tensor, features: list[Tensor]) -> Tensor:
+        """hs (B, T, n, d) last decoder layer; memory E and its position encoding
+        (B, T, h, w, d) at stride 32; features [f1, f2, f3] channels-last (B, T, h_s, w_s, C_s)
+        at strides 4, 8, 16 -> mask logits (B, n, T, h_1, w_1).
         """
         b, t, n, d = hs.shape
         queries, e = hs.flatten(0, 1), memory.flatten(0, 1)  # (BT, n, d), (BT, h, w, d)
-        maps = self.attention(queries, e)  # (BT, n, heads, h, w)
+        maps = self.attention(queries, e, pos.flatten(0, 1))  # (BT, n, heads, h, w)
         e = e.permute(0, 3, 1, 2)[:, None].expand(-1, n, -1, -1, -1)
         x = self.stem(torch.cat([e, maps], 2).flatten(0, 1))  # (BT·n, d/2, h, w)
         for i, f in enumerate(reversed(features)):
@@ -125,7 +132,7 @@ class MaskHead(nn.Module):
             x = (up.unflatten(0, (b * t, n)) + fpn[:, None]).flatten(0, 1)
             if i < len(self.fuse):
                 x = self.fuse[i](x)
-        x = self.deform(x, self.offset(x)) if hasattr(self, "deform") else self.conv(x)
+        x = self.deform(x, self.offset(x)) if self.deformable else self.conv(x)
         x = F.relu(self.deform_norm(x))  # (BT·n, m/16, h1, w1)
         x = x.view(b, t, n, *x.shape[1:]).permute(0, 2, 3, 1, 4, 5).flatten(0, 1)
         return self.temporal(x).view(b, n, t, *x.shape[-2:])  # (B, n, T, h1, w1)

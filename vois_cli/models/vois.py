@@ -71,13 +71,13 @@ class VOIS(nn.Module):
         memory = self.neck(out["memory"])  # (B, T, h, w, d)
         d = memory.shape[-1]
         pos = position_encoding_3d(tuple(memory.shape[1:4]), d, memory.device)
-        pos = pos.to(memory.dtype).flatten(0, 2)[None].expand(b, -1, -1)  # (B, T·h·w, d)
+        pos = pos.to(memory.dtype)[None].expand(b, -1, -1, -1, -1)  # (B, T, h, w, d)
         content = None if self.query_content is None else self.query_content.weight
-        hs = self.decoder(
-            memory.flatten(1, 3), pos, self.query_embed.weight, content
-        )  # (L, B, N, d)
+        query_pos = self.query_embed.weight
+        hs = self.decoder(memory.flatten(1, 3), pos.flatten(1, 3), query_pos, content)
         logits, boxes = self.class_embed(hs), self.bbox_embed(hs).sigmoid()
-        masks = self.mask_head(hs[-1].view(b, t, self.num_queries, d), memory, out["features"])
+        queries = hs[-1].view(b, t, self.num_queries, d)
+        masks = self.mask_head(queries, memory, pos, out["features"])
         return {
             "pred_logits": logits[-1],
             "pred_boxes": boxes[-1],
