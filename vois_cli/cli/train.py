@@ -57,7 +57,7 @@ def train(
         raise InputError(
             None, f"unknown preset {preset_name!r}", f"choose one of {', '.join(PRESETS)}"
         )
-    fields = _parse_overrides(overrides or [])
+    fields = parse_overrides(overrides or [])
     fields["train"].update(
         {k: v for k, v in {"seed": seed, "accumulate": accumulate}.items() if v is not None}
     )
@@ -94,7 +94,7 @@ def train(
         )
 
 
-def _parse_overrides(items: list[str]) -> dict[str, dict]:
+def parse_overrides(items: list[str]) -> dict[str, dict]:
     """`section.field=value` strings -> {"model": {...}, "train": {...}}; values read as YAML."""
     fields: dict[str, dict] = {"model": {}, "train": {}}
     for item in items:
