@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torchvision.ops import DeformConv2d
 
 from vois_cli.config import preset
-from vois_cli.models.mask_head import AttentionMaps, MaskHead
+from vois_cli.models.mask_head import AttentionMaps, MaskHead, box_windows
 from vois_cli.models.position_encoding import position_encoding_3d
 
 
@@ -63,6 +63,30 @@ def test_each_proposal_depends_only_on_its_own_queries():
         changed = hs.clone()
         changed[:, :, 1] += 1.0  # proposal 1 in every frame
         out2 = head(changed, memory, pos, feats)
+    assert torch.equal(out[:, [0, 2]], out2[:, [0, 2]])
+    assert not torch.allclose(out[:, 1], out2[:, 1])
+
+
+def test_box_windows_cover_the_cells_inside_the_grown_box():
+    # cell centres of an 8-wide grid: 0.0625, 0.1875, ..., 0.9375
+    left_half = box_windows(torch.tensor([0.25, 0.5, 0.5, 1.0]), 4, 8)  # grown: x <= 0.55
+    assert left_half.shape == (4, 8)
+    assert left_half.sum(0).tolist() == [4, 4, 4, 4, 0, 0, 0, 0]
+    wider = box_windows(torch.tensor([0.25, 0.5, 0.6, 0.4]), 4, 8)  # x <= 0.61, |y - .5| <= .24
+    assert wider.sum(0).tolist() == [2, 2, 2, 2, 2, 0, 0, 0]
+
+
+def test_two_stage_proposals_boxes_reach_their_own_masks_only():
+    cfg = preset("tiny", model={"two_stage": True}).model
+    torch.manual_seed(0)
+    head = MaskHead(cfg, [cfg.embed_dim * 2**i for i in range(3)]).eval()
+    hs, memory, pos, feats, _ = _inputs(cfg)
+    boxes = torch.tensor([0.3, 0.3, 0.2, 0.2]).repeat(1, 3, 2, 1)  # (B, n, T, 4)
+    with torch.no_grad():
+        out = head(hs, memory, pos, feats, boxes)
+        moved = boxes.clone()
+        moved[:, 1, :, :2] = 0.7
+        out2 = head(hs, memory, pos, feats, moved)
     assert torch.equal(out[:, [0, 2]], out2[:, [0, 2]])
     assert not torch.allclose(out[:, 1], out2[:, 1])
 

@@ -20,6 +20,8 @@ CASES = [  # (preset, overrides, (H, W)); sizes off the 32 grid hit the padding 
     ("tiny", {"cross_stages": (4,)}, (64, 96)),
     ("tiny", {"cross_stages": (1, 2, 3, 4)}, (64, 96)),
     ("tiny", {"arch": "vistr_r50", "num_frames": 2}, (64, 96)),
+    ("tiny", {"two_stage": True}, (52, 76)),
+    ("small", {"two_stage": True, "num_frames": 2}, (64, 96)),
 ]
 
 

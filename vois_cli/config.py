@@ -43,6 +43,10 @@ class ModelConfig:
     # decoder input: False = zeros (DETR, VisTR); True = a learned content vector per query
     # (Deformable DETR), so that queries differ from the first layer on
     query_content: bool = False
+    # two-stage queries (models/proposals.py, a deviation): the best memory tokens of each
+    # frame become the queries, their boxes the references the decoder refines, and the mask
+    # head gets each proposal's box as a window channel (docs/training-notes.md)
+    two_stage: bool = False
     dropout: float = 0.1
     num_queries: int = 10  # n, object proposals per frame; N = n * T queries
     num_frames: int = 36  # T

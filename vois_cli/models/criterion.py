@@ -8,6 +8,9 @@ After `SequenceMatcher` pairs proposals with objects:
 - boxes: L1 (summed over the 4 coordinates, as DETR) and 1 − GIoU on present frames.
 - masks: sigmoid focal loss (mean over pixels) and dice on present frames, with the mask
   logits bilinearly upsampled to the input size.
+- two-stage token proposals (`token_*` keys): each present object is assigned the memory
+  token its box centre falls in; sigmoid focal loss on every token's score, L1 and GIoU on
+  the assigned tokens' boxes (weighted as the class and box terms).
 Box and mask terms are summed and divided by (objects × T) over the batch (at least 1;
 averaged over DDP ranks, as DETR). Class and box terms are repeated for every earlier
 decoder layer (keys suffixed `_{i}`), each with its own matching; masks use the last layer.
@@ -57,6 +60,8 @@ class SetCriterion(nn.Module):
         matches = self.matcher(outputs, samples)
         losses = self._class_and_box_losses(outputs, samples, matches, num_boxes)
         losses.update(self._mask_losses(outputs["pred_masks"], samples, matches, num_boxes))
+        if "token_logits" in outputs:
+            losses.update(self._token_losses(outputs, samples, num_boxes))
         if self.cfg.aux_loss:
             for i, aux in enumerate(outputs["aux_outputs"]):
                 aux_matches = self.matcher(aux, samples)
@@ -100,6 +105,36 @@ class SetCriterion(nn.Module):
             "loss_ce": self.cfg.loss_ce * loss_ce,
             "loss_bbox": self.cfg.loss_bbox * loss_bbox,
             "loss_giou": self.cfg.loss_giou * giou / num_boxes,
+        }
+
+    def _token_losses(
+        self, outputs: dict, samples: list[dict], num_boxes: Tensor
+    ) -> dict[str, Tensor]:
+        logits = outputs["token_logits"].float()  # (B, T, h, w)
+        boxes = outputs["token_boxes"].float()  # (B, T, h, w, 4)
+        h, w = logits.shape[-2:]
+        hit = torch.zeros_like(logits)
+        src, gt = [], []
+        for b, sample in enumerate(samples):
+            present = sample["present"].to(logits.device, torch.bool)  # (K, T)
+            k, t = present.nonzero(as_tuple=True)
+            gt_boxes = sample["boxes"].to(logits.device, torch.float32)[k, t]  # (P, 4)
+            x = (gt_boxes[:, 0] * w).long().clamp(0, w - 1)
+            y = (gt_boxes[:, 1] * h).long().clamp(0, h - 1)
+            hit[b, t, y, x] = 1
+            src.append(boxes[b, t, y, x])
+            gt.append(gt_boxes)
+        src, gt = torch.cat(src), torch.cat(gt)
+        focal = sigmoid_focal_loss(
+            logits, hit, alpha=self.cfg.focal_alpha, gamma=self.cfg.focal_gamma, reduction="sum"
+        )
+        giou = generalized_box_iou_loss(
+            box_convert(src, "cxcywh", "xyxy"), box_convert(gt, "cxcywh", "xyxy"), reduction="sum"
+        )
+        return {
+            "loss_token_ce": self.cfg.loss_ce * focal / num_boxes,
+            "loss_token_bbox": self.cfg.loss_bbox * F.l1_loss(src, gt, reduction="sum") / num_boxes,
+            "loss_token_giou": self.cfg.loss_giou * giou / num_boxes,
         }
 
     def _mask_losses(

@@ -57,9 +57,9 @@ class Decoder(nn.Module):
     def forward(
         self, memory: Tensor, pos: Tensor, query_pos: Tensor, content: Tensor | None = None
     ) -> Tensor:
-        """memory, pos (B, L, d); query_pos and content (N, d) -> every layer's output
-        (layers, B, N, d); the first layer's input is `content`, or zeros."""
-        query_pos = query_pos.unsqueeze(0).expand(memory.shape[0], -1, -1)
+        """memory, pos (B, L, d); query_pos and content (N, d) or (B, N, d) -> every layer's
+        output (layers, B, N, d); the first layer's input is `content`, or zeros."""
+        query_pos = query_pos.expand(memory.shape[0], -1, -1)
         x = torch.zeros_like(query_pos) if content is None else content.expand_as(query_pos)
         outputs = []
         for layer in self.layers:

@@ -26,6 +26,10 @@ and at that scale the proposals' features before the 3D convs differ by ~5 %: on
 two copies of the target every proposal's mask learnt the union of both. Here each head's
 softmax over positions is multiplied by h·w (a uniform map is 1 everywhere), which lets
 the tiny overfit test (tests/test_overfit.py) split them. False restores DETR's maps.
+
+With two-stage queries (`two_stage`) each proposal's boxes follow its object, and a window
+channel (1 inside the box grown by 10 %, at stride 4) enters the 3D convs beside the
+features: the stride-32 maps alone left every proposal of the tiny model the same mask.
 """
 
 from __future__ import annotations
@@ -82,6 +86,18 @@ def _block3d(cin: int, cout: int, heads: int) -> nn.Sequential:
     return nn.Sequential(conv, _norm(cout, heads), nn.ReLU())
 
 
+def box_windows(boxes: Tensor, h: int, w: int, margin: float = 0.1) -> Tensor:
+    """(..., 4) cxcywh boxes -> (..., h, w) 1 on the cells of an h × w grid over the frame
+    whose centres lie in the box grown by `margin` of its size on each side, else 0."""
+    cx, cy, bw, bh = boxes.unbind(-1)
+    ys = (torch.arange(h, device=boxes.device) + 0.5) / h
+    xs = (torch.arange(w, device=boxes.device) + 0.5) / w
+    half_w, half_h = (0.5 + margin) * bw, (0.5 + margin) * bh
+    inside_x = (xs - cx[..., None]).abs() <= half_w[..., None]  # (..., w)
+    inside_y = (ys - cy[..., None]).abs() <= half_h[..., None]  # (..., h)
+    return (inside_y[..., :, None] & inside_x[..., None, :]).float()
+
+
 class MaskHead(nn.Module):
     """Mask logits for every proposal and frame from the decoder output and backbone features."""
 
@@ -109,17 +125,28 @@ class MaskHead(nn.Module):
         else:
             self.conv = nn.Conv2d(w[2], w[3], 3, padding=1)
         self.deform_norm = _norm(w[3], heads)
+        # two-stage queries carry boxes that follow their object: a window channel tells the
+        # 3D convs where the proposal is (the maps at stride 32 are too coarse to split objects)
+        self.box_prior = cfg.two_stage
         self.temporal = nn.Sequential(
-            _block3d(w[3], w[4], heads),
+            _block3d(w[3] + self.box_prior, w[4], heads),
             _block3d(w[4], w[4], heads),
             _block3d(w[4], w[4], heads),
             nn.Conv3d(w[4], 1, 1),
         )
 
-    def forward(self, hs: Tensor, memory: Tensor, pos: Tensor, features: list[Tensor]) -> Tensor:
+    def forward(
+        self,
+        hs: Tensor,
+        memory: Tensor,
+        pos: Tensor,
+        features: list[Tensor],
+        boxes: Tensor | None = None,
+    ) -> Tensor:
         """hs (B, T, n, d) last decoder layer; memory E and its position encoding
         (B, T, h, w, d) at stride 32; features [f1, f2, f3] channels-last (B, T, h_s, w_s, C_s)
-        at strides 4, 8, 16 -> mask logits (B, n, T, h_1, w_1).
+        at strides 4, 8, 16; with `box_prior` the proposals' boxes (B, n, T, 4) cxcywh
+        -> mask logits (B, n, T, h_1, w_1).
         """
         b, t, n, d = hs.shape
         queries, e = hs.flatten(0, 1), memory.flatten(0, 1)  # (BT, n, d), (BT, h, w, d)
@@ -135,4 +162,7 @@ class MaskHead(nn.Module):
         x = self.deform(x, self.offset(x)) if self.deformable else self.conv(x)
         x = F.relu(self.deform_norm(x))  # (BT·n, m/16, h1, w1)
         x = x.view(b, t, n, *x.shape[1:]).permute(0, 2, 3, 1, 4, 5).flatten(0, 1)
+        if self.box_prior:
+            window = box_windows(boxes.detach(), *x.shape[-2:]).flatten(0, 1)  # (B·n, T, h1, w1)
+            x = torch.cat([x, window[:, None].to(x.dtype)], 1)
         return self.temporal(x).view(b, n, t, *x.shape[-2:])  # (B, n, T, h1, w1)

@@ -4,11 +4,13 @@ backbone (dual-path Swin, or the vistr_r50 baseline) -> f4 -> neck Linear -> mem
 a 3D sine position encoding -> DETR decoder with N = n·T learned queries -> per query a
 class (relevant / no-object) and a box; the last layer's queries and the backbone's f1..f3
 -> the VisTR mask head. Query t·n + j is proposal j in frame t.
+
+With `two_stage` (a deviation, off in every preset) the queries start from the memory's
+best tokens instead (models/proposals.py), the decoder's boxes refine the tokens' boxes and
+the mask head sees each proposal's box.
 """
 
 from __future__ import annotations
-
-from itertools import pairwise
 
 from torch import Tensor, nn
 
@@ -18,24 +20,13 @@ from vois_cli.models.baselines import VisTRR50Backbone
 from vois_cli.models.criterion import SetCriterion
 from vois_cli.models.decoder import Decoder
 from vois_cli.models.mask_head import MaskHead
+from vois_cli.models.matcher import as_sequences
+from vois_cli.models.mlp import MLP
 from vois_cli.models.position_encoding import position_encoding_3d
 from vois_cli.models.postprocess import PostProcess
+from vois_cli.models.proposals import TokenProposals
 
 BACKBONES = {"vois": DualPathSwin, "vistr_r50": VisTRR50Backbone}
-
-
-class MLP(nn.Module):
-    """Linear layers with ReLU between them (DETR's box head)."""
-
-    def __init__(self, dim_in: int, hidden: int, dim_out: int, layers: int):
-        super().__init__()
-        dims = [dim_in] + [hidden] * (layers - 1) + [dim_out]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(dims))
-
-    def forward(self, x: Tensor) -> Tensor:
-        for i, layer in enumerate(self.layers):
-            x = layer(x) if i == len(self.layers) - 1 else layer(x).relu()
-        return x
 
 
 class VOIS(nn.Module):
@@ -55,6 +46,7 @@ class VOIS(nn.Module):
         self.class_embed = nn.Linear(d, 2)
         self.bbox_embed = MLP(d, d, 4, 3)
         self.mask_head = MaskHead(cfg, backbone.feature_channels)
+        self.proposals = TokenProposals(d, cfg.num_queries) if cfg.two_stage else None
 
     def forward(self, video: Tensor, target: Tensor | None = None) -> dict:
         """video (B, T, 3, H, W), target (B, 3, H_I, W_I) (ignored without a target path) ->
@@ -73,11 +65,16 @@ class VOIS(nn.Module):
         pos = position_encoding_3d(tuple(memory.shape[1:4]), d, memory.device)
         pos = pos.to(memory.dtype)[None].expand(b, -1, -1, -1, -1)  # (B, T, h, w, d)
         content = None if self.query_content is None else self.query_content.weight
-        query_pos = self.query_embed.weight
+        query_pos, reference, extra = self.query_embed.weight, 0, {}
+        if self.proposals is not None:
+            extra = self.proposals(memory, pos)
+            content, reference = extra.pop("content"), extra.pop("reference")
+            query_pos = query_pos + extra.pop("query_pos")
         hs = self.decoder(memory.flatten(1, 3), pos.flatten(1, 3), query_pos, content)
-        logits, boxes = self.class_embed(hs), self.bbox_embed(hs).sigmoid()
+        logits, boxes = self.class_embed(hs), (self.bbox_embed(hs) + reference).sigmoid()
         queries = hs[-1].view(b, t, self.num_queries, d)
-        masks = self.mask_head(queries, memory, pos, out["features"])
+        proposal_boxes = as_sequences(boxes[-1], self.num_queries)  # (B, n, T, 4)
+        masks = self.mask_head(queries, memory, pos, out["features"], proposal_boxes)
         return {
             "pred_logits": logits[-1],
             "pred_boxes": boxes[-1],
@@ -86,6 +83,7 @@ class VOIS(nn.Module):
                 {"pred_logits": c, "pred_boxes": x}
                 for c, x in zip(logits[:-1], boxes[:-1], strict=True)
             ],
+            **extra,
         }
 
 
