@@ -36,6 +36,8 @@ PAPER = {  # LiveVideos, paper Tables 2-4 (percent)
 
 def variant(params: dict) -> str:
     model = params["model"]
+    if model.get("two_stage"):
+        return f"{variant({'model': {**model, 'two_stage': False}})} + two-stage queries"
     if model.get("arch") == "vistr_r50":
         return "vistr_r50 baseline (Table 2)"
     if not model.get("use_target", True):

@@ -29,6 +29,7 @@ def test_rows_are_variants_with_mean_and_std_over_seeds():
         _run(0, 0.2, use_target=False),
         _run(0, 0.4, cross_stages=[3]),
         _run(0, 0.3, arch="vistr_r50"),
+        _run(0, 0.1, two_stage=True),  # a deviation: a row of its own, no paper figures
     ]
     header, rule, *rows = report.results_table(runs)
     assert header.startswith("| benchmark | preset | variant | seeds | AP |")
@@ -38,6 +39,7 @@ def test_rows_are_variants_with_mean_and_std_over_seeds():
         "no target (Table 3)": ["1", "20.0"],
         "cross stage 3 only (Table 4)": ["1", "40.0"],
         "vistr_r50 baseline (Table 2)": ["1", "30.0"],
+        "full model (cross 3+4) + two-stage queries": ["1", "10.0"],
     }
     assert rows[[r.split(" | ")[2] for r in rows].index("no target (Table 3)")].endswith(
         "| 26.7 / 42.9 / 28.1 / 31.0 / 38.0 |"
