@@ -39,7 +39,7 @@ class TokenProposals(nn.Module):
         content, query_pos (B, T·n, d) and reference (B, T·n, 4) logits of the chosen tokens,
         query t·n + j being slot j in frame t.
         """
-        b, t, h, w, d = memory.shape
+        t, h, w = memory.shape[1:4]
         logits = self.score(memory).squeeze(-1)
         boxes = (self.box(memory) + cell_priors(h, w, memory.device).logit()).sigmoid()
         n = self.num_queries
