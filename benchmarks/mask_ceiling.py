@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from vois_cli.atomic import write_json
 from vois_cli.config import preset
 from vois_cli.data.transforms import resized_shape
-from vois_cli.data.ytvis import decode_rle, encode_rle, load_annotations
+from vois_cli.data.ytvis import Annotations, decode_rle, encode_rle, load_annotations
 from vois_cli.evaluation import evaluate
 
 REPORTED = ("AP", "AP50", "AP75", "AR1", "AR10")
@@ -40,9 +40,10 @@ def round_trip(mask: np.ndarray, size: tuple[int, int], stride: int) -> np.ndarr
     return x[0, 0].numpy() > 0.5
 
 
-def ceiling(annotations_path: Path, short_edge: int, max_long_edge: int, stride: int) -> dict:
-    """Mean per-frame IoU of the round trip and the oracle's YouTube-VIS metrics."""
-    annotations = load_annotations(annotations_path)
+def ceiling(annotations: Annotations, short_edge: int, max_long_edge: int, stride: int) -> dict:
+    """Mean per-frame IoU of the round trip and the oracle's YouTube-VIS metrics; `input` is
+    the model input size of the first video."""
+    first = annotations.videos[0]
     predictions, ious = [], []
     for ann in annotations.annotations:
         video = annotations.video(ann["video_id"])
@@ -61,7 +62,7 @@ def ceiling(annotations_path: Path, short_edge: int, max_long_edge: int, stride:
         )
     metrics = evaluate(annotations, predictions).metrics
     return {
-        "input": list(size),
+        "input": list(resized_shape(first.height, first.width, short_edge, max_long_edge)),
         "frame_iou": float(np.mean(ious)),
         **{k: metrics[k] for k in REPORTED},
     }
@@ -74,12 +75,13 @@ def main() -> None:
     parser.add_argument("--strides", nargs="+", type=int, default=[4, 8, 16, 32])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/mask_ceiling.json"))
     args = parser.parse_args()
+    annotations = load_annotations(args.annotations)
     results = {"annotations": str(args.annotations)}
     for name in args.presets:
         m = preset(name).model
         results[name] = {}
         for stride in args.strides:
-            row = ceiling(args.annotations, m.short_edge, m.max_long_edge, stride)
+            row = ceiling(annotations, m.short_edge, m.max_long_edge, stride)
             results[name][f"stride{stride}"] = row
             figures = "  ".join(f"{k} {row[k]:.3f}" for k in ("frame_iou", *REPORTED))
             print(f"{name:6s} input {row['input']} stride {stride:2d}: {figures}")

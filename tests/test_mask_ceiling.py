@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vois_cli.data.ytvis import encode_rle
+from vois_cli.data.ytvis import encode_rle, load_annotations
 
 SPEC = importlib.util.spec_from_file_location(
     "mask_ceiling", Path(__file__).resolve().parents[1] / "benchmarks" / "mask_ceiling.py"
@@ -74,8 +74,9 @@ def test_at_stride_4_both_objects_are_found_at_stride_32_only_the_large_one(tmp_
     }
     path = tmp_path / "gt.json"
     path.write_text(json.dumps(gt))
-    fine = mask_ceiling.ceiling(path, 64, 64, 4)
+    annotations = load_annotations(path)
+    fine = mask_ceiling.ceiling(annotations, 64, 64, 4)
     assert fine["input"] == [64, 64]
     assert fine["AP50"] == 1.0 and fine["frame_iou"] > 0.7  # the dot: 2 × 2 cells at stride 4
-    coarse = mask_ceiling.ceiling(path, 64, 64, 32)
+    coarse = mask_ceiling.ceiling(annotations, 64, 64, 32)
     assert coarse["AR10"] == 0.5  # the full-frame object is still found, the dot never
