@@ -1,12 +1,11 @@
 """benchmarks/mask_ceiling.py: ground truth through a preset's grids, scored as predictions."""
 
 import importlib.util
-import json
 from pathlib import Path
 
 import numpy as np
 
-from vois_cli.data.ytvis import encode_rle, load_annotations
+from vois_cli.data.ytvis import Annotations, Video, encode_rle
 
 SPEC = importlib.util.spec_from_file_location(
     "mask_ceiling", Path(__file__).resolve().parents[1] / "benchmarks" / "mask_ceiling.py"
@@ -29,52 +28,28 @@ def test_a_grid_aligned_square_survives_and_a_dot_vanishes_at_stride_32():
     assert not mask_ceiling.round_trip(_square(64, 30, 4), (64, 64), 32).any()
 
 
-def test_at_stride_4_both_objects_are_found_at_stride_32_only_the_large_one(tmp_path):
+def test_at_stride_4_both_objects_are_found_at_stride_32_only_the_large_one():
     frames = 3
-    big, dot = encode_rle(_square(64, 0, 64)), encode_rle(_square(64, 28, 8))
-    extra = {"iscrowd": 0, "bboxes": [None] * frames}
-    gt = {
-        "videos": [
+    videos = [
+        Video(i, name, 64, 64, frames, [f"{name}/{f:05d}.jpg" for f in range(frames)])
+        for i, name in ((1, "a"), (2, "b"))
+    ]
+    objects = ((1, _square(64, 0, 64)), (2, _square(64, 28, 8)))  # full frame, 8 × 8 dot
+    annotations = Annotations(
+        videos,
+        [
             {
-                "id": 1,
-                "name": "a",
-                "width": 64,
-                "height": 64,
-                "length": frames,
-                "file_names": [f"a/{i:05d}.jpg" for i in range(frames)],
-            },
-            {
-                "id": 2,
-                "name": "b",
-                "width": 64,
-                "height": 64,
-                "length": frames,
-                "file_names": [f"b/{i:05d}.jpg" for i in range(frames)],
-            },
-        ],
-        "annotations": [
-            {
-                "id": 1,
-                "video_id": 1,
+                "id": vid,
+                "video_id": vid,
                 "category_id": 1,
-                "segmentations": [big] * frames,
-                "areas": [64 * 64] * frames,
-                **extra,
-            },
-            {
-                "id": 2,
-                "video_id": 2,
-                "category_id": 1,
-                "segmentations": [dot] * frames,
-                "areas": [8 * 8] * frames,
-                **extra,
-            },
+                "iscrowd": 0,
+                "segmentations": [encode_rle(mask)] * frames,
+                "areas": [int(mask.sum())] * frames,
+                "bboxes": [None] * frames,
+            }
+            for vid, mask in objects
         ],
-        "categories": [{"id": 1, "name": "relevant"}],
-    }
-    path = tmp_path / "gt.json"
-    path.write_text(json.dumps(gt))
-    annotations = load_annotations(path)
+    )
     fine = mask_ceiling.ceiling(annotations, 64, 64, 4)
     assert fine["input"] == [64, 64]
     assert fine["AP50"] == 1.0 and fine["frame_iou"] > 0.7  # the dot: 2 × 2 cells at stride 4
