@@ -14,11 +14,19 @@ from vois_cli.cli.progress import progress_bar
 @app.command()
 def synth(
     out: Annotated[Path, typer.Argument(help="Benchmark folder to create (new or empty).")],
-    preset: Annotated[str, typer.Option(help="Benchmark size: tiny, default or full.")] = "default",
+    preset: Annotated[
+        str, typer.Option(help="Benchmark size: tiny, default, pretrain or full.")
+    ] = "default",
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 0,
     workers: Annotated[
         int, typer.Option(min=1, help="Processes rendering clips (output is identical).")
     ] = 1,
+    look_alikes: Annotated[
+        str,
+        typer.Option(
+            help="Attributes a look-alike may differ in, comma-separated: shape, pattern, colour."
+        ),
+    ] = "shape,pattern,colour",
     preview: Annotated[
         Path | None,
         typer.Option(
@@ -30,8 +38,11 @@ def synth(
     from vois_cli.data.synth import synth_preset, write_benchmark  # scipy: only when run
 
     spec = synth_preset(preset)
+    attributes = tuple(a.strip() for a in look_alikes.split(","))
     with progress_bar(f"synth {spec.name}") as report:
-        write_benchmark(out, spec.name, seed, workers=workers, progress=report)
+        write_benchmark(
+            out, spec.name, seed, workers=workers, progress=report, look_alikes=attributes
+        )
     if preview is not None:
         from vois_cli.data.contact_sheet import write_contact_sheet  # scipy: only when asked
 

@@ -65,9 +65,11 @@ def random_product(rng: np.random.Generator) -> Product:
     return Product(**{a: str(rng.choice(_CHOICES[a])) for a in ATTRIBUTES})
 
 
-def hard_negative(product: Product, rng: np.random.Generator) -> Product:
-    """A look-alike differing from `product` in exactly one attribute, chosen at random."""
-    attribute = ATTRIBUTES[rng.integers(len(ATTRIBUTES))]
+def hard_negative(
+    product: Product, rng: np.random.Generator, attributes: tuple[str, ...] = ATTRIBUTES
+) -> Product:
+    """A look-alike differing from `product` in exactly one of `attributes`, chosen at random."""
+    attribute = attributes[rng.integers(len(attributes))]
     others = [v for v in _CHOICES[attribute] if v != getattr(product, attribute)]
     return replace(product, **{attribute: str(others[rng.integers(len(others))])})
 

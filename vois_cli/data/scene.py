@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from vois_cli.data.products import (
+    ATTRIBUTES,
     Product,
     hard_negative,
     random_product,
@@ -26,7 +27,10 @@ from vois_cli.data.products import (
 TARGETS = (1, 3)  # relevant instances per clip, inclusive
 NEGATIVES = (1, 4)  # hard negatives per clip
 CLUTTER = (1, 2)  # unrelated products per clip
-HEIGHT_FRACTION = (0.18, 0.32)  # object height / frame height before the scale wobble
+# object height / frame height before the scale wobble: a live broadcast shows products close
+# up (a median object side, √(mean visible area), of 0.30 of the frame height, 30 % of them
+# at 0.35 or more; tests/test_synth.py pins the figures)
+HEIGHT_FRACTION = (0.30, 0.60)
 SCALE_WOBBLE = 0.15  # relative amplitude of the slow scale change (approach / recede)
 LEAVE_PROBABILITY = 0.4  # chance an object exits the frame once and re-enters
 WARP_MAX = 0.07  # sway amplitude as a fraction of the object's height
@@ -132,13 +136,22 @@ def make_track(
     )
 
 
-def make_scene(rng: np.random.Generator, width: int, height: int, num_frames: int) -> Scene:
-    """A random clip layout: target, instances, hard negatives, clutter, background, depth order."""
+def make_scene(
+    rng: np.random.Generator,
+    width: int,
+    height: int,
+    num_frames: int,
+    look_alikes: tuple[str, ...] = ATTRIBUTES,
+) -> Scene:
+    """A random clip layout: target, instances, hard negatives, clutter, background, depth order.
+
+    Hard negatives differ from the target in one of the attributes `look_alikes`.
+    """
     target = random_product(rng)
     products = [(target, "target")] * int(rng.integers(TARGETS[0], TARGETS[1] + 1))
     # negatives repeat as often as the target does, so "the product seen twice" is no clue
     num_negatives = int(rng.integers(NEGATIVES[0], NEGATIVES[1] + 1))
-    looks = [hard_negative(target, rng) for _ in range(rng.integers(1, num_negatives + 1))]
+    looks = [hard_negative(target, rng, look_alikes) for _ in range(rng.integers(1, num_negatives + 1))]
     looks += [looks[rng.integers(len(looks))] for _ in range(num_negatives - len(looks))]
     products += [(look, "negative") for look in looks]
     products += [

@@ -2,8 +2,14 @@
 
     <root>/videos/clipNNNNN.mp4        H.264, 20 fps
     <root>/targets/clipNNNNN.jpg       the target product, upright on white
-    <root>/annotations/{train,test}.json
+    <root>/annotations/{train,test}.json          the target's instances (the benchmark)
+    <root>/annotations/{train,test}_all.json      every product instance, with its `role`
     <root>/synth.json                  what each clip contains (products and roles), for people
+
+`*_all.json` is class-agnostic video instance segmentation on the same videos: the same
+video ids, and the relevant objects with the same segmentations as `train.json`/`test.json`,
+plus every look-alike and clutter object visible in some annotated frame. Each of its objects
+carries `role` ("target", "negative" or "clutter") and `product` (its attributes).
 
 Clip k depends only on (seed, k), so a benchmark is reproducible clip by clip, in any order
 and with any number of workers. The benchmark is built in a temporary folder beside `root`
@@ -21,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from vois_cli.atomic import atomic_dir, atomic_path, write_json
-from vois_cli.data.products import target_image
+from vois_cli.data.products import ATTRIBUTES, target_image
 from vois_cli.data.scene import Scene, make_scene, render_frame
 from vois_cli.data.video import ANNOTATION_FPS, VideoWriter
 from vois_cli.data.ytvis import CATEGORIES, CATEGORY_ID, encode_rle, validate_annotations
@@ -53,6 +59,8 @@ SYNTH_PRESETS: dict[str, SynthPreset] = {
     "tiny": SynthPreset("tiny", 4, 2, 160, 96, (40, 48), 96),
     # `dvc repro` on a 2-core CPU; LiveVideos' 5.0–7.2 s clips, 26–36 annotated frames
     "default": SynthPreset("default", 48, 12, 320, 180, (100, 144), 192),
+    # many short clips, one target product each: identities for the `pretrain` stage
+    "pretrain": SynthPreset("pretrain", 480, 24, 320, 180, (40, 48), 192),
     # the paper's scale and split (1935 / 483)
     "full": SynthPreset("full", 1935, 483, 640, 360, (100, 144), 320),
 }
@@ -70,7 +78,9 @@ def clip_name(index: int) -> str:
     return f"clip{index:05d}"
 
 
-def clip_scene(preset: SynthPreset, seed: int, index: int) -> tuple[Scene, list]:
+def clip_scene(
+    preset: SynthPreset, seed: int, index: int, look_alikes: tuple[str, ...] = ATTRIBUTES
+) -> tuple[Scene, list]:
     """Clip `index`'s scene and its rendered annotated frames [(frame, labels), ...].
 
     A layout in which some instance of the target is never visible in an annotated frame
@@ -79,7 +89,7 @@ def clip_scene(preset: SynthPreset, seed: int, index: int) -> tuple[Scene, list]
     rng = np.random.default_rng([seed, index])
     num_frames = int(rng.integers(preset.frames[0], preset.frames[1] + 1))
     while True:
-        scene = make_scene(rng, preset.width, preset.height, num_frames)
+        scene = make_scene(rng, preset.width, preset.height, num_frames, look_alikes)
         annotated = [render_frame(scene, t) for t in range(0, num_frames, STRIDE)]
         if all(any((lab == k).any() for _, lab in annotated) for k in scene.relevant):
             return scene, annotated
@@ -101,28 +111,43 @@ def _mask_track(masks: list[np.ndarray]) -> dict:
     return {"segmentations": segs, "areas": areas, "bboxes": boxes}
 
 
-def write_clip(root: Path, preset: SynthPreset, seed: int, index: int) -> dict:
-    """Render clip `index`: write its mp4 and target; return its annotations and manifest."""
+def write_clip(
+    root: Path, preset: SynthPreset, seed: int, index: int, look_alikes: tuple[str, ...]
+) -> dict:
+    """Render clip `index`: write its mp4 and target; return its annotations (`objects` the
+    relevant ones, `all` every visible product with its role) and manifest."""
     name = clip_name(index)
-    scene, annotated = clip_scene(preset, seed, index)
+    scene, annotated = clip_scene(preset, seed, index, look_alikes)
     with atomic_path(root / "targets" / f"{name}.jpg") as tmp:
         image = Image.fromarray(target_image(scene.target, preset.target_size))
         image.save(tmp, format="JPEG", quality=95)
     with VideoWriter(root / "videos" / f"{name}.mp4", scene.width, scene.height, SOURCE_FPS) as w:
         for t in range(scene.num_frames):
             w.write(annotated[t // STRIDE][0] if t % STRIDE == 0 else render_frame(scene, t)[0])
-    objects = [_mask_track([lab == k for _, lab in annotated]) for k in scene.relevant]
+    tracks = [_mask_track([lab == k for _, lab in annotated]) for k in range(len(scene.tracks))]
+    every = [
+        {**tr, "role": track.role, "product": track.product.to_dict()}
+        for tr, track in zip(tracks, scene.tracks, strict=True)
+        if any(s is not None for s in tr["segmentations"])
+    ]
     manifest = {
         "name": name,
         "source_frames": scene.num_frames,
         "target": scene.target.to_dict(),
         "objects": [{"role": tr.role, **tr.product.to_dict()} for tr in scene.tracks],
     }
-    return {"name": name, "length": len(annotated), "objects": objects, "manifest": manifest}
+    return {
+        "name": name,
+        "length": len(annotated),
+        "objects": [tracks[k] for k in scene.relevant],
+        "all": every,
+        "manifest": manifest,
+    }
 
 
-def _split_json(preset: SynthPreset, clips: list[dict], first_id: int) -> dict:
-    """The YouTube-VIS / LiveVideos annotation file for `clips`; video ids start at first_id."""
+def _split_json(preset: SynthPreset, clips: list[dict], first_id: int, objects: str) -> dict:
+    """The YouTube-VIS / LiveVideos annotation file for `clips`, with each clip's `objects`
+    ("objects": the relevant ones, "all": every product); video ids start at first_id."""
     videos, annotations = [], []
     for video_id, clip in enumerate(clips, start=first_id):
         name, length = clip["name"], clip["length"]
@@ -138,7 +163,7 @@ def _split_json(preset: SynthPreset, clips: list[dict], first_id: int) -> dict:
                 "source_fps": SOURCE_FPS,
             }
         )
-        for obj in clip["objects"]:
+        for obj in clip[objects]:
             annotations.append(
                 {
                     "id": len(annotations) + 1,
@@ -163,17 +188,23 @@ def write_benchmark(
     seed: int = 0,
     workers: int = 1,
     progress: Callable[..., None] | None = None,
+    look_alikes: tuple[str, ...] = ATTRIBUTES,
 ) -> dict:
     """Generate a SynthLive benchmark at `root`; returns the manifest written to synth.json.
 
     `workers` > 1 renders clips in that many processes; the output is the same byte for byte.
+    `look_alikes`: the attributes a hard negative may differ in (e.g. ("colour",) only).
     """
     spec = synth_preset(preset)
+    if not look_alikes or not set(look_alikes) <= set(ATTRIBUTES):
+        raise InputError(
+            None, f"look-alike attributes {list(look_alikes)}", f"choose from {', '.join(ATTRIBUTES)}"
+        )
     root = Path(root)
     _fresh_root(root)
     with atomic_dir(root) as build:
         clips = []
-        jobs = [(build, spec, seed, k) for k in range(spec.clips)]
+        jobs = [(build, spec, seed, k, tuple(look_alikes)) for k in range(spec.clips)]
         with ProcessPoolExecutor(workers) if workers > 1 else _Serial() as pool:
             for clip in pool.map(write_clip, *zip(*jobs, strict=True)):
                 clips.append(clip)
@@ -183,13 +214,15 @@ def write_benchmark(
             ("train", clips[: spec.train], 1),
             ("test", clips[spec.train :], spec.train + 1),
         ):
-            path = build / "annotations" / f"{split}.json"
-            ann = _split_json(spec, part, first)
-            validate_annotations(ann, path, require_targets=True)
-            write_json(path, ann)
+            for suffix, objects in (("", "objects"), ("_all", "all")):
+                path = build / "annotations" / f"{split}{suffix}.json"
+                ann = _split_json(spec, part, first, objects)
+                validate_annotations(ann, path, require_targets=True)
+                write_json(path, ann)
         manifest = {
             "preset": spec.name,
             "seed": seed,
+            "look_alikes": list(look_alikes),
             "source_fps": SOURCE_FPS,
             "splits": {
                 "train": [c["name"] for c in clips[: spec.train]],
