@@ -1,4 +1,7 @@
-"""`vois eval`: score YouTube-VIS predictions against an annotation file (DESIGN §4–§5)."""
+"""`vois eval`: score YouTube-VIS predictions against an annotation file.
+
+The metrics: docs/design.md#predictions-and-metrics; exit codes: docs/design.md#command-line.
+"""
 
 from __future__ import annotations
 
@@ -53,7 +56,7 @@ def eval_command(
     split: Annotated[str, typer.Option("--split", help="Split of --data to score.")] = "test",
     checkpoint: Annotated[
         Path | None,
-        typer.Option("--checkpoint", help="Checkpoint for --data [default: as `vois infer`]."),
+        typer.Option("--checkpoint", help="Checkpoint for --data (default: as `vois infer`)."),
     ] = None,
     device: Annotated[
         str, typer.Option("--device", help="For --data: auto (CUDA when present), cpu, cuda:N.")

@@ -24,14 +24,14 @@ def infer(
     checkpoint: Annotated[
         Path | None,
         typer.Option(
-            help="A vois checkpoint [default: $VOIS_CHECKPOINT, else runs/train/last.pt, "
-            "which `dvc repro` trains]."
+            help="A vois checkpoint (default: $VOIS_CHECKPOINT, else runs/train/last.pt, "
+            "which `dvc repro` trains)."
         ),
     ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
-            help="YouTube-VIS results JSON [default: <video name>.pred.json; required with --data]."
+            help="YouTube-VIS results JSON (default: <video name>.pred.json; required with --data)."
         ),
     ] = None,
     overlay: Annotated[
@@ -43,7 +43,8 @@ def infer(
         typer.Option(help="Also write <i:05d>.png per frame: 16-bit object ids, 0 = background."),
     ] = None,
     fps: Annotated[
-        int, typer.Option(min=1, help="Frames per second taken from the video (DESIGN §3).")
+        int,
+        typer.Option(min=1, help="Frames per second taken from the video (the annotations' rate)."),
     ] = ANNOTATION_FPS,
     threshold: Annotated[
         float,
