@@ -1,4 +1,4 @@
-"""Self-describing checkpoints (DESIGN §5) and the builder that turns one into a ready model.
+"""Self-describing checkpoints (docs/design.md#checkpoints) and the builder of a ready model.
 
 A checkpoint is one `torch.save`d dict of plain types and tensors only, so it loads with
 `torch.load(weights_only=True)`:
@@ -164,7 +164,7 @@ def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], path: P
 
 
 def load_pretrained(model: torch.nn.Module, image: Path | None, video: Path | None) -> None:
-    """ImageNet Swin-T files into the image path and (inflated) the video path (DESIGN §2 init).
+    """ImageNet Swin-T files into the image path and (inflated) the video path.
 
     A fresh run's initialisation; a file that does not fit is an `InputError` naming its keys.
     """

@@ -1,4 +1,4 @@
-"""YouTube-VIS video instance segmentation metrics on one category (DESIGN §4).
+"""YouTube-VIS video instance segmentation metrics on one category.
 
 Our own implementation of youtubevos/cocoapi `ytvoseval.py` (evaluate, accumulate,
 summarize) with identical numbers: sequence IoU = Σ_t |P∩G| / Σ_t |P∪G| over all frames
