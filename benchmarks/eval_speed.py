@@ -1,6 +1,6 @@
 """Time `vois eval`'s scoring against the official youtubevos/cocoapi evaluation.
 
-    python3 benchmarks/eval_speed.py [--videos 500] [--frames 36] [--preds 10]
+    VOIS_YTVOS_API=/path/to/official python3 benchmarks/eval_speed.py [--videos 500] ...
 
 Builds a seeded case (default 500 videos x 36 frames x 10 predictions, 1-3 objects a
 video at 360x640) and times, from parsed JSON, our validation + `evaluate` and, when
@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from provenance import finish, provenance
 from pycocotools import mask as mask_utils
 
 from vois_cli.data.ytvis import validate_annotations, validate_predictions
@@ -117,13 +118,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/eval_speed.json"))
     args = parser.parse_args()
+    meta = provenance(vars(args))
     build_start = time.perf_counter()
     gt, preds = build_case(args.videos, args.frames, args.preds, args.height, args.width, args.seed)
     built = time.perf_counter() - build_start
     print(f"case: {args.videos} videos x {args.frames} frames x {args.preds} predictions "
           f"at {args.height}x{args.width} (built in {built:.1f} s)")  # fmt: skip
     ours, metrics = time_ours(gt, preds)
-    result = {"case": vars(args) | {"out": str(args.out)}, "ours_s": ours, "AP": metrics["AP"]}
+    result = {"ours_s": ours, "AP": metrics["AP"]}
     print(f"ours:     {ours:8.2f} s   AP={metrics['AP']:.4f}")
     folder = os.environ.get("VOIS_YTVOS_API")
     if folder:
@@ -135,7 +137,7 @@ def main() -> None:
     else:
         print("official: skipped (set VOIS_YTVOS_API to a folder with ytvos.py, ytvoseval.py)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    args.out.write_text(json.dumps({"meta": finish(meta), **result}, indent=2))
     print(f"wrote {args.out}")
 
 

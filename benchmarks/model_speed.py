@@ -6,11 +6,15 @@ Each (preset, phase) runs in its own process so that its peak memory is its own:
   forward     the full model in eval mode, no grad
   train       one training step: forward, criterion, backward (activation checkpointing
               when --checkpointing)
-Frames/s = B·T frames / mean seconds per call after one warm-up call. The ratio
-forward / video_swin shows what the image path, cross blocks, decoder and heads cost.
+Input: a 640×360 (16:9) video resized as the predictor does for the preset (tiny 90×160).
+Seconds per call are the fastest of `--repeats` calls after one warm-up call (other jobs on
+a shared machine only ever slow a call down) and the median beside it; frames/s = T / the
+fastest. The ratios `forward_over_video_swin` and `train_over_video_swin` (a whole over its
+part, so ≥ 1) show what the image path, cross blocks, decoder, heads and backward cost.
+Parameter counts are in param_counts.json.
 
-    python benchmarks/model_speed.py                          # tiny, small, paper(T=8) on CPU
-    python benchmarks/model_speed.py --presets paper --frames 36 --device cuda --bf16 \
+    python3 benchmarks/model_speed.py                         # tiny, small, paper(T=8) on CPU
+    python3 benchmarks/model_speed.py --presets paper --frames 36 --device cuda --bf16 \
         --checkpointing                                       # the GPU goal (DESIGN §2)
 """
 
@@ -19,18 +23,21 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
+from provenance import finish, provenance
 
 from vois_cli.atomic import write_json
 from vois_cli.config import preset
+from vois_cli.data.transforms import resized_shape
 from vois_cli.models import build_model
 
-SIZES = {"tiny": (96, 160), "small": (128, 224), "paper": (224, 400)}
+VIDEO = (360, 640)  # (H, W) of the video the model input is resized from
 PHASES = ("video_swin", "forward", "train")
 
 
@@ -52,7 +59,7 @@ def measure(name: str, phase: str, frames: int, repeats: int, args: argparse.Nam
     device = torch.device(args.device)
     overrides = {"num_frames": frames, "activation_checkpointing": args.checkpointing}
     cfg = preset(name, model=overrides).model
-    h, w = SIZES[name]
+    h, w = resized_shape(*VIDEO, cfg.short_edge, cfg.max_long_edge)
     torch.manual_seed(0)
     model, criterion, _ = build_model(cfg)
     model.to(device).train(phase == "train")
@@ -83,10 +90,11 @@ def measure(name: str, phase: str, frames: int, repeats: int, args: argparse.Nam
     call()  # warm-up
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
+    times = []
     for _ in range(repeats):
+        start = time.perf_counter()
         call()
-    seconds = (time.perf_counter() - start) / repeats
+        times.append(time.perf_counter() - start)
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**30
     else:
@@ -94,8 +102,9 @@ def measure(name: str, phase: str, frames: int, repeats: int, args: argparse.Nam
     return {
         "frames": frames,
         "size": [h, w],
-        "seconds_per_call": round(seconds, 4),
-        "frames_per_s": round(frames / seconds, 2),
+        "seconds_per_call": round(min(times), 4),
+        "median_seconds_per_call": round(statistics.median(times), 4),
+        "frames_per_s": round(frames / min(times), 2),
         "peak_gib": round(peak, 3),
         "peak_kind": "cuda_allocated" if device.type == "cuda" else "process_rss",
     }
@@ -105,7 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", nargs="+", default=["tiny", "small", "paper"])
     parser.add_argument("--frames", type=int, default=0, help="T (0: preset's; paper CPU: 8)")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per phase")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--bf16", action="store_true", help="autocast to bfloat16")
     parser.add_argument("--checkpointing", action="store_true", help="activation checkpointing")
@@ -118,13 +127,8 @@ def main() -> None:
         print(json.dumps(measure(name, phase, args.frames, args.repeats, args)))
         return
 
-    results = {
-        "device": args.device,
-        "bf16": args.bf16,
-        "checkpointing": args.checkpointing,
-        "torch_threads": torch.get_num_threads(),
-        "presets": {},
-    }
+    meta = provenance(vars(args), torch.get_num_threads())
+    results = {"presets": {}}
     for name in args.presets:
         frames = args.frames or (8 if name == "paper" and args.device == "cpu" else 0)
         frames = frames or preset(name).model.num_frames
@@ -140,22 +144,9 @@ def main() -> None:
             swin = row["video_swin"]["seconds_per_call"]
             row["forward_over_video_swin"] = round(row["forward"]["seconds_per_call"] / swin, 2)
             row["train_over_video_swin"] = round(row["train"]["seconds_per_call"] / swin, 2)
-        row["parameters_m"] = _parameter_counts(name)
         results["presets"][name] = row
-    write_json(args.out, results, indent=2)
+    write_json(args.out, {"meta": finish(meta), **results}, indent=2)
     print(f"wrote {args.out}")
-
-
-def _parameter_counts(name: str) -> dict[str, float]:
-    """Millions of parameters per part of the model."""
-    model = build_model(name)[0]
-    parts = {
-        "backbone": model.backbone,
-        "decoder": model.decoder,
-        "mask_head": model.mask_head,
-        "total": model,
-    }
-    return {k: round(sum(p.numel() for p in m.parameters()) / 1e6, 3) for k, m in parts.items()}
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 Backbone parts are its children (image path, video path, cross blocks, stage norms; for
 vistr_r50 the two ResNets, projections, encoder and cross blocks); the rest are the model's
-other children (neck, query embedding, decoder, class and box heads, mask head).
+other children (neck, query embedding, decoder, class and box heads, mask head). Writes
+`{"meta": provenance, "<variant>": {part: parameters, ..., "total": n}}`; after changing a
+preset, rerun it and update EXPECTED in tests/test_param_counts.py (which checks both).
 
-    python benchmarks/param_counts.py [--presets tiny small paper] [--out FILE]
+    python3 benchmarks/param_counts.py [--presets tiny small paper paper_vistr_r50] [--out FILE]
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from provenance import finish, provenance
 from torch import nn
 
 from vois_cli.atomic import write_json
@@ -44,6 +47,7 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/param_counts.json"))
     args = parser.parse_args()
+    meta = provenance(vars(args))
     results = {}
     for variant in args.presets:
         name, overrides = VARIANTS[variant]
@@ -51,7 +55,7 @@ def main() -> None:
         print(variant)
         for part, n in results[variant].items():
             print(f"  {part:28s} {n / 1e6:9.3f} M")
-    write_json(args.out, results, indent=2)
+    write_json(args.out, {"meta": finish(meta), **results}, indent=2)
     print(f"wrote {args.out}")
 
 

@@ -1,84 +1,154 @@
-"""Write docs/RESULTS.md from the DVC experiments and the benchmark figures.
+"""Write docs/RESULTS.md and README's results table from the committed results files only.
 
-Every row comes from `dvc exp show --json` (the workspace and every experiment with a
-`metrics.json`), grouped by variant (arch, use_target, cross_stages, presets) and aggregated
-over `train.seed` as mean ± std; the speed tables come from benchmarks/results/*.json.
-Run the ablations first, e.g.
+    python3 benchmarks/report.py            # regenerate both
+    python3 benchmarks/report.py --check    # exit 1 when either differs from what it would write
 
-    for s in 0 1 2; do dvc exp run -S train.seed=$s; dvc exp run -S train.seed=$s \
-        -S model.use_target=false; done
+Accuracy: benchmarks/results/experiments/*.json, one run each (record_experiment.py writes
+them and documents the format). Rows group the runs by (benchmark, preset, variant) and
+give mean ± std over their seeds of AP, AP50, AP75, AR1 and AR10 in percent, beside the
+paper's LiveVideos figures for the paper's variants; README gets the same table between its
+`<!-- results -->` markers.
 
-then `python3 benchmarks/report.py` (`--num N` when they ran from the last N commits: each
-commit's own metrics.json counts too, so include only commits of the same code).
-The accuracy table is also written into README.md between its `<!-- results -->` and
-`<!-- /results -->` markers.
+Everything else: every other benchmarks/results/*.json is a section of its own: its `meta`
+block (benchmarks/provenance.py) on one line, then its records as tables: each dict's
+scalar fields are a record, records with the same fields share a table (a list of records,
+like `{"rows": [{"stage": ..., "part": ..., "seconds": ..., "share": ...}]}`, is one table).
+
+Nothing impossible is published: the report stops (exit 1, one line naming the file and
+the value) on an AP/AR metric outside [0, 1] (-1, undefined, is allowed), a negative
+`*overhead*`, a `<whole>_over_<part>` ratio below 1 (the whole faster than its part),
+negative seconds (a `s`/`seconds` key), a `share` outside [0, 1] or shares of one stage
+summing over 1, two runs of one seed in a row, or runs of one row whose params differ in
+more than the seed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
-import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- results -->", "<!-- /results -->"
 COLUMNS = ("AP", "AP50", "AP75", "AR1", "AR10")
-PAPER = {  # LiveVideos, paper Tables 2-4 (percent)
-    "full model (cross 3+4)": (38.8, 61.6, 41.8, 41.2, 46.6),
-    "no target (Table 3)": (26.7, 42.9, 28.1, 31.0, 38.0),
-    "cross stage 3 only (Table 4)": (37.5, 60.3, 41.0, 39.9, 44.6),
-    "cross stage 4 only (Table 4)": (37.7, 59.8, 41.4, 39.5, 45.5),
-    "vistr_r50 baseline (Table 2)": (34.9, 54.1, 37.0, 38.3, 41.8),
+LABELS = {
+    "full": "full model (cross 3+4)",
+    "no_target": "no target (Table 3)",
+    "cross3": "cross stage 3 only (Table 4)",
+    "cross4": "cross stage 4 only (Table 4)",
+    "vistr_r50": "vistr_r50 baseline (Table 2)",
 }
+PAPER = {  # LiveVideos, paper Tables 2-4 (percent), in COLUMNS order
+    "full": (38.8, 61.6, 41.8, 41.2, 46.6),
+    "no_target": (26.7, 42.9, 28.1, 31.0, 38.0),
+    "cross3": (37.5, 60.3, 41.0, 39.9, 44.6),
+    "cross4": (37.7, 59.8, 41.4, 39.5, 45.5),
+    "vistr_r50": (34.9, 54.1, 37.0, 38.3, 41.8),
+}
+METRIC = re.compile(r"^A[PR](\d+|s|m|l)?$")
+OVER = re.compile(r"^\w+_over_\w+$")
+SECONDS = re.compile(r"(^|_)(s|seconds)(_|$)")
+NONE_YET = (
+    "No accuracy experiment is recorded yet: record each finished run with "
+    "`python3 benchmarks/record_experiment.py` (benchmarks/results/experiments/)."
+)
 
 
-def variant(params: dict) -> str:
-    model = params["model"]
-    if model.get("two_stage"):
-        return f"{variant({'model': {**model, 'two_stage': False}})} + two-stage queries"
-    if model.get("arch") == "vistr_r50":
-        return "vistr_r50 baseline (Table 2)"
-    if not model.get("use_target", True):
-        return "no target (Table 3)"
-    stages = tuple(model.get("cross_stages", (3, 4)))
-    if stages == (3, 4):
-        return "full model (cross 3+4)"
-    return f"cross stage {'+'.join(map(str, stages))} only (Table 4)"
+class Impossible(ValueError):
+    """A results file holds a value that cannot be true (or rows that cannot be averaged)."""
 
 
-def experiments(rev: str, num: int) -> list[tuple[dict, dict]]:
-    """(params, metrics) of the workspace, the `num` commits from `rev` back and every
-    finished experiment derived from them (a queued or running one shows its baseline's
-    metrics, so it is left out)."""
-    out = subprocess.run(
-        ["dvc", "exp", "show", "--json", "--rev", rev, "--num", str(num)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    found = []
+def check(name: str, obj, path: tuple[str, ...] = ()) -> None:
+    """Raise Impossible for the first value of `obj` (file `name`) that cannot be true."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            check(name, value, (*path, str(key)))
+        _check_shares(name, obj, path)
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            check(name, value, (*path, str(i)))
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool) and path:
+        key, where = path[-1], ".".join(path)
+        if METRIC.match(key) and obj != -1 and not 0 <= obj <= 1:
+            raise Impossible(f"{name}: {where} = {obj} is outside [0, 1]")
+        if "overhead" in key and obj < 0:
+            raise Impossible(f"{name}: {where} = {obj} is a negative overhead")
+        if OVER.match(key) and obj < 1:
+            raise Impossible(f"{name}: {where} = {obj} < 1: the whole is faster than its part")
+        if any(SECONDS.search(p) for p in path) and obj < 0:
+            raise Impossible(f"{name}: {where} = {obj} is negative seconds")
+        if key in ("share", "other_cpu") and not 0 <= obj <= 1:
+            raise Impossible(f"{name}: {where} = {obj} is outside [0, 1]")
 
-    def walk(node):
-        if isinstance(node, dict):
-            data = node.get("data") or {}
-            params = data.get("params", {}).get("params.yaml", {}).get("data")
-            metrics = data.get("metrics", {}).get("metrics.json", {}).get("data")
-            if params and metrics:
-                found.append((params, metrics))
-            for child in node.get("experiments") or []:
-                walk(child)
-            if (node.get("executor") or {}).get("state", "success") == "success":
-                for child in node.get("revs") or []:
-                    walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
 
-    walk(json.loads(out.stdout))
-    return found
+def _check_shares(name: str, obj: dict, path: tuple[str, ...]) -> None:
+    """Shares of the rows of one stage (or of all rows) add up to at most 1."""
+    for key, rows in obj.items():
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            continue
+        sums: dict = {}
+        for row in rows:
+            if isinstance(row.get("share"), (int, float)):
+                sums[row.get("stage")] = sums.get(row.get("stage"), 0) + row["share"]
+        for stage, total in sums.items():
+            if total > 1 + 1e-3:
+                where = ".".join((*path, key)) + (f" (stage {stage})" if stage else "")
+                raise Impossible(f"{name}: shares of {where} sum to {total:.3f} > 1")
+
+
+def load_results(folder: Path = RESULTS) -> dict[str, dict]:
+    """{file name: content} of the results files directly in `folder`, checked."""
+    results = {}
+    for path in sorted(folder.glob("*.json")):
+        results[path.name] = json.loads(path.read_text())
+        check(path.name, results[path.name])
+    return results
+
+
+def load_experiments(folder: Path = RESULTS / "experiments") -> list[dict]:
+    """The recorded accuracy runs (each with its `file` name added), checked."""
+    runs = []
+    for path in sorted(folder.glob("*.json")):
+        run = json.loads(path.read_text())
+        missing = {"benchmark", "preset", "variant", "seed", "params", "metrics", "meta"} - set(run)
+        missing |= {f"metrics.{c}" for c in COLUMNS if c not in run.get("metrics", {})}
+        if missing:
+            raise Impossible(f"experiments/{path.name}: no {', '.join(sorted(missing))}")
+        check(f"experiments/{path.name}", run)
+        runs.append(run | {"file": path.name})
+    return runs
+
+
+def _without_seed(params: dict) -> dict:
+    return {k: {**v, "seed": None} if k == "train" else v for k, v in params.items()}
+
+
+def group(runs: list[dict]) -> dict[tuple[str, str, str], list[dict]]:
+    """Runs by (benchmark, preset, variant), sorted by seed; one run per seed, same params."""
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for run in runs:
+        groups.setdefault((run["benchmark"], run["preset"], run["variant"]), []).append(run)
+    for key, members in groups.items():
+        members.sort(key=lambda r: r["seed"])
+        row = " / ".join(key)
+        for a, b in zip(members, members[1:], strict=False):
+            if a["seed"] == b["seed"]:
+                raise Impossible(
+                    f"experiments: {row} has two runs of seed {a['seed']} ({a['file']}, "
+                    f"{b['file']}): delete the stale one"
+                )
+        first = _without_seed(members[0]["params"])
+        for other in members[1:]:
+            if _without_seed(other["params"]) != first:
+                raise Impossible(
+                    f"experiments: {row}: {other['file']} differs from {members[0]['file']} "
+                    "in params other than the seed: record it under another --variant"
+                )
+    return dict(sorted(groups.items()))
 
 
 def _cell(values: list[float]) -> str:
@@ -87,70 +157,194 @@ def _cell(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
 
 
-def results_table(runs: list[tuple[dict, dict]]) -> list[str]:
-    groups: dict[tuple, dict[int, dict]] = {}
-    for params, metrics in runs:
-        key = (
-            params["synth"]["preset"],
-            params["model"]["preset"],
-            variant(params),
-        )
-        groups.setdefault(key, {})[params["train"]["seed"]] = metrics  # one run per seed
+def accuracy_table(runs: list[dict]) -> list[str]:
+    """The README table: a row per (benchmark, preset, variant), or a line saying none yet."""
+    if not runs:
+        return [NONE_YET]
     lines = [
         f"| benchmark | preset | variant | seeds | {' | '.join(COLUMNS)} | paper (LiveVideos) |",
         "|---|---|---|---|" + "---|" * len(COLUMNS) + "---|",
     ]
-    for (synth, preset, name), by_seed in sorted(groups.items()):
-        cells = [_cell([m[c] for m in by_seed.values()]) for c in COLUMNS]
-        paper = " / ".join(f"{v:.1f}" for v in PAPER.get(name, ()))
+    for (benchmark, preset, variant), members in group(runs).items():
+        cells = [_cell([r["metrics"][c] for r in members]) for c in COLUMNS]
+        paper = " / ".join(f"{v:.1f}" for v in PAPER.get(variant, ()))
+        row = [benchmark, preset, LABELS.get(variant, variant), str(len(members)), *cells, paper]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def runs_table(runs: list[dict]) -> list[str]:
+    """One row per recorded run: where its numbers come from."""
+    lines = [
+        "| file | variant | seed | commit | command | train min | machine | other jobs |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(runs, key=lambda r: (r["benchmark"], r["preset"], r["variant"], r["seed"])):
+        meta, machine = r["meta"], r["meta"].get("machine", {})
+        where = f"{machine.get('cores', '?')} cores, {machine.get('device', '?')}"
         lines.append(
-            f"| SynthLive {synth} | {preset} | {name} | {len(by_seed)} | "
-            + " | ".join(cells)
-            + f" | {paper} |"
+            f"| {r['file']} | {r['variant']} | {r['seed']} | {meta['commit'][:9]} | "
+            f"`{_escape(meta['command'])}` | {_value(r.get('train_minutes'))} | {where} | "
+            f"{_escape(str(machine.get('other_jobs', 'unknown')))} |"
         )
     return lines
 
 
-def speed_tables() -> list[str]:
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _value(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10_000:
+        return f"{v:,}"
+    if isinstance(v, list):
+        return ", ".join(map(_value, v))
+    return _escape(str(v))
+
+
+def _scalar(v) -> bool:
+    return not isinstance(v, (dict, list)) or (
+        isinstance(v, list) and all(not isinstance(x, (dict, list)) for x in v)
+    )
+
+
+def records(obj, path: tuple[str, ...] = ()):
+    """(label, {field: scalar}) for every dict in `obj` with scalar fields; list items share
+    their list's label."""
+    if isinstance(obj, dict):
+        fields = {k: v for k, v in obj.items() if _scalar(v)}
+        if fields:
+            yield ".".join(path), fields
+        for k, v in obj.items():
+            if not _scalar(v):
+                yield from records(v, (*path, str(k)))
+    elif isinstance(obj, list):
+        for item in obj:
+            yield from records(item, path)
+
+
+def tables(obj) -> list[str]:
+    """Markdown tables of `obj`'s records: the lone records as one field | value table, then
+    a table per set of fields shared by several records (transposed when wider than long)."""
+    by_fields: dict[tuple[str, ...], list[tuple[str, dict]]] = {}
+    for label, fields in records(obj):
+        by_fields.setdefault(tuple(fields), []).append((label, fields))
+    lone = [rows[0] for rows in by_fields.values() if len(rows) == 1]
     lines = []
-    for path in sorted((ROOT / "benchmarks" / "results").glob("*.json")):
-        lines += [f"### {path.stem}", "", "```json", path.read_text().strip(), "```", ""]
+    if lone:
+        lines += ["| field | value |", "|---|---|"]
+        for label, fields in lone:
+            prefix = f"{label}." if label else ""
+            lines += [f"| {prefix}{k} | {_value(v)} |" for k, v in fields.items()]
+        lines.append("")
+    for keys, rows in by_fields.items():
+        if len(rows) == 1:
+            continue
+        labels = [label for label, _ in rows]
+        grid = [[_value(fields[k]) for k in keys] for _, fields in rows]
+        head = list(keys)  # the items of one list share its label
+        if len(set(labels)) > 1 and len(keys) > len(rows):  # wider than long: transposed
+            head, grid = ["", *labels], [[k, *col] for k, *col in zip(keys, *grid, strict=True)]
+        elif len(set(labels)) > 1:
+            head, grid = ["", *keys], [[lab, *row] for lab, row in zip(labels, grid, strict=True)]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in grid]
+        lines.append("")
     return lines
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "RESULTS.md")
-    parser.add_argument("--rev", default="HEAD", help="the newest commit experiments ran from")
-    parser.add_argument("--num", type=int, default=1, help="commits from --rev back to include")
-    args = parser.parse_args()
-    table = "\n".join(results_table(experiments(args.rev, args.num)))
+def provenance_line(meta: dict | None) -> str:
+    """One sentence: commit, command, machine and how busy it was."""
+    if not meta:
+        return "Provenance not recorded (measured before results files carried a `meta` block)."
+    m = meta.get("machine", {})
+    dirty = f" with uncommitted changes to {', '.join(meta['dirty'])}" if meta.get("dirty") else ""
+    threads = m.get("torch_threads") or m.get("OMP_NUM_THREADS") or "?"
+    others = m.get("other_cpu")
+    busy = (
+        "other processes' share of the CPU not measured"
+        if others is None
+        else f"other processes used {100 * others:.0f} % of the CPU meanwhile"
+    )
+    inputs = ", ".join(f"{k}={_value(v)}" for k, v in meta.get("inputs", {}).items())
+    return (
+        f"Measured at commit `{meta.get('commit', '?')[:9]}`{dirty} on {meta.get('date', '?')} "
+        f"by `{meta.get('command', '?')}` on {m.get('platform', '?')} with {m.get('cores', '?')} "
+        f"cores and {threads} torch threads; {busy} (load average "
+        f"{_value(m.get('load_before'))} before, {_value(m.get('load_after'))} after)"
+        + (f"; inputs: {inputs}." if inputs else ".")
+    )
+
+
+def results_md(results: dict[str, dict], runs: list[dict]) -> str:
     text = [
         "# Results",
         "",
-        "Generated by `python3 benchmarks/report.py` from `dvc exp show --json` and",
-        "benchmarks/results/*.json; do not edit by hand. Metrics are YouTube-VIS AP/AR in",
-        "percent, mean ± std over `train.seed`; the paper column is AP / AP50 / AP75 / AR1 /",
-        "AR10 on LiveVideos (paper Tables 2–4), for the ordering, not for the level. What the",
-        "CPU runs of the `tiny` preset learn and miss: [training-notes.md](training-notes.md).",
+        "Generated by `python3 benchmarks/report.py` from the committed files in",
+        "benchmarks/results/; do not edit by hand. Accuracy is YouTube-VIS AP/AR in percent,",
+        "mean ± std over seeds (benchmarks/results/experiments/, one file per run); the paper",
+        "column is AP / AP50 / AP75 / AR1 / AR10 on LiveVideos (paper Tables 2–4), for the",
+        "ordering, not for the level. What the CPU runs of the `tiny` preset learn and miss:",
+        "[training-notes.md](training-notes.md).",
         "",
         "## Accuracy",
         "",
-        table,
+        *accuracy_table(runs),
         "",
+    ]
+    if runs:
+        text += ["Runs:", "", *runs_table(runs), ""]
+    text += [
         "The `vistr_r50` row (paper Table 2) needs a GPU: a training step of it takes ~30 s on",
         "the 2-core CPU, ≈ 19 h per seed. What a perfect model could score at each preset's",
         "input size and feature stride is `mask_ceiling` below.",
         "",
-        "## Speed and memory (CPU unless stated)",
+        "## Speed, memory and other measurements (CPU unless stated)",
         "",
-        *speed_tables(),
+        "Each section is one file of benchmarks/results/, written by the script of its name.",
+        "",
     ]
-    args.out.write_text("\n".join(text) + "\n")
-    readme = ROOT / "README.md"
-    head, rest = readme.read_text().split(START, 1)
-    readme.write_text(f"{head}{START}\n{table}\n{END}{rest.split(END, 1)[1]}")
-    print(f"wrote {args.out} and the table in {readme}")
+    for name, obj in results.items():
+        body = {k: v for k, v in obj.items() if k != "meta"} if isinstance(obj, dict) else obj
+        meta = obj.get("meta") if isinstance(obj, dict) else None
+        text += [f"### {Path(name).stem}", "", provenance_line(meta), "", *tables(body)]
+    return "\n".join(text).rstrip("\n") + "\n"
+
+
+def readme_with_table(readme: str, runs: list[dict]) -> str:
+    """README text with the accuracy table between the results markers."""
+    if START not in readme or END not in readme:
+        raise Impossible(f"README.md: no {START} ... {END} markers")
+    head, rest = readme.split(START, 1)
+    return f"{head}{START}\n" + "\n".join(accuracy_table(runs)) + f"\n{END}{rest.split(END, 1)[1]}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "RESULTS.md")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--check", action="store_true", help="compare instead of writing")
+    args = parser.parse_args()
+    try:
+        runs = load_experiments(args.results / "experiments")
+        written = {
+            args.out: results_md(load_results(args.results), runs),
+            args.readme: readme_with_table(args.readme.read_text(), runs),
+        }
+    except Impossible as e:
+        sys.exit(f"report: {e}")
+    for path, text in written.items():
+        if args.check:
+            if not path.is_file() or path.read_text() != text:
+                sys.exit(f"report: {path} is stale: run python3 benchmarks/report.py")
+        else:
+            path.write_text(text)
+    print(("up to date: " if args.check else "wrote ") + " and ".join(map(str, written)))
 
 
 if __name__ == "__main__":

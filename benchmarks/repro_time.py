@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import time
 from pathlib import Path
 
 import yaml
+from provenance import finish, provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,6 +45,8 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", default=stages, choices=stages)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/repro_time.json")
     args = parser.parse_args()
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    meta = provenance({"stages": args.stages, "params.yaml": params})
     figures = {}
     for stage in args.stages:
         figures[stage] = run_stage(stage)
@@ -53,9 +55,7 @@ def main() -> None:
         ["dvc", "status"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
     result = {
-        "params": yaml.safe_load((ROOT / "params.yaml").read_text()),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "meta": finish(meta),
         "stages": figures,
         "total_min": round(sum(f["wall_s"] for f in figures.values()) / 60, 1),
         "peak_rss_mib": max(f["peak_rss_mib"] for f in figures.values()),

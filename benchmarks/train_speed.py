@@ -11,8 +11,8 @@ GPU (`--device cuda --preset paper`): the bare step on random clips of T = `--fr
 frames at 224×400 under bf16 autocast, without and with activation checkpointing: clips/s
 and peak allocated memory (goal ≤ 24 GB with checkpointing).
 
-    python benchmarks/train_speed.py [--preset tiny --preset small] [--steps 8]
-    python benchmarks/train_speed.py --device cuda --preset paper --frames 36
+    python3 benchmarks/train_speed.py [--preset tiny --preset small] [--steps 8] [--repeats 3]
+    python3 benchmarks/train_speed.py --device cuda --preset paper --frames 36
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import torch
+from provenance import finish, provenance
 from torch.utils.data import DistributedSampler
 
 from vois_cli.atomic import write_json
@@ -188,18 +189,14 @@ def main() -> None:
     parser.add_argument("--preset", action="append", help="presets (default tiny, small on CPU)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     parser.add_argument("--steps", type=int, default=8, help="timed clips per measurement")
-    parser.add_argument("--repeats", type=int, default=2, help="alternations of loop and bare")
+    parser.add_argument("--repeats", type=int, default=3, help="alternations of loop and bare")
     parser.add_argument("--frames", type=int, default=36, help="T for the GPU measurement")
     parser.add_argument("--data", type=Path, help="preprocessed artifact (default: tiny synth)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/train_speed.json"))
     args = parser.parse_args()
     device = resolve_device(args.device)
-    report = {
-        "device": str(device),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "results": [],
-    }
+    meta = provenance(vars(args), torch.get_num_threads())
+    report = {"device": str(device), "results": []}
     with tempfile.TemporaryDirectory() as tmp:
         if device.type == "cuda":
             for name in args.preset or ["paper"]:
@@ -210,7 +207,7 @@ def main() -> None:
                 report["results"].append(
                     cpu_preset(name, data, args.steps, Path(tmp) / "runs", args.repeats)
                 )
-    write_json(args.out, report, indent=1)
+    write_json(args.out, {"meta": finish(meta), **report}, indent=1)
     for row in report["results"]:
         print(
             " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
