@@ -100,6 +100,7 @@ def train(
     resume: bool = False,
     pretrained_image: str | Path | None = None,
     pretrained_video: str | Path | None = None,
+    init: str | Path | None = None,
     device: str = "auto",
     checkpoint_every: int = 0,
     progress: Callable[..., None] | None = None,
@@ -108,7 +109,10 @@ def train(
 
     Under torchrun (WORLD_SIZE > 1) every process calls this; it joins the process group
     (gloo on CPU, NCCL on CUDA with device `cuda:LOCAL_RANK`) and leaves it at the end.
-    `checkpoint_every` > 0 also writes `last.pt` every that many optimizer steps, for
+    `init`: a `vois train` checkpoint whose model weights (only: not its optimizer or
+    schedule) start a fresh run, loaded strictly, so its architecture must be this config's
+    (the `pretrain` stage's output). `checkpoint_every` > 0 also writes `last.pt` every that
+    many optimizer steps, for
     resuming in the middle of long epochs. `progress(step, total_steps, loss=..., epoch=...)`
     is called on rank 0 after every optimizer step.
     """
@@ -124,7 +128,7 @@ def train(
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     try:
         run = _Run(Path(data_dir), Path(out_dir), config, dev, rank, world)
-        run.prepare(resume, pretrained_image, pretrained_video)
+        run.prepare(resume, pretrained_image, pretrained_video, init)
         return run.fit(checkpoint_every, progress if rank == 0 else None)
     finally:
         if joined:
@@ -142,7 +146,7 @@ class _Run:
         self.epoch = self.position = self.step = 0
         self.resume_rng: dict[str, Any] | None = None
 
-    def prepare(self, resume: bool, pretrained_image, pretrained_video) -> None:
+    def prepare(self, resume: bool, pretrained_image, pretrained_video, init=None) -> None:
         """Validate inputs, build model, optimizer and data, and load `last.pt` on resume.
 
         Every check that can fail on user input runs before `out_dir` is created or touched.
@@ -154,11 +158,15 @@ class _Run:
                 "missing or empty data directory",
                 "pass the output folder of `vois preprocess`",
             )
-        ckpt = _check_run(self.out_dir, cfg, resume, pretrained_image or pretrained_video)
+        ckpt = _check_run(
+            self.out_dir, cfg, resume, pretrained_image or pretrained_video or init
+        )
         torch.manual_seed(cfg.train.seed)
         self.model, self.criterion, _ = build_model(cfg)
         if pretrained_image or pretrained_video:
             load_pretrained(self.model, pretrained_image, pretrained_video)
+        if init:
+            load_weights(self.model, load_checkpoint(init)["model"], Path(init))
         self.dataset = ClipDataset(
             self.data_dir,
             cfg.model,
@@ -365,7 +373,7 @@ def _check_run(out_dir: Path, config: Config, resume: bool, pretrained) -> dict 
         raise InputError(
             last,
             "pretrained weights only initialise a fresh run",
-            "drop --pretrained-image/--pretrained-video when resuming",
+            "drop --init/--pretrained-image/--pretrained-video when resuming",
         )
     if not last.exists():
         raise InputError(last, "no checkpoint to resume from", "drop --resume to start a new run")

@@ -37,6 +37,13 @@ def train(
         Path | None,
         typer.Option(help="ImageNet Swin-T weights (.pth), inflated for the video path."),
     ] = None,
+    init: Annotated[
+        Path | None,
+        typer.Option(
+            help="A vois checkpoint of the same architecture (e.g. the pretrain stage's "
+            "last.pt) whose weights start this run; its optimizer and schedule are not used."
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the preset's).")] = None,
     accumulate: Annotated[
         int | None, typer.Option(min=1, help="Clips per process and optimizer step.")
@@ -82,6 +89,7 @@ def train(
             resume=resume,
             pretrained_image=pretrained_image,
             pretrained_video=pretrained_video,
+            init=init,
             device=device,
             checkpoint_every=checkpoint_every,
             progress=report,
