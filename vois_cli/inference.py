@@ -34,6 +34,7 @@ from PIL import Image, UnidentifiedImageError
 
 from vois_cli.checkpoint import load_model
 from vois_cli.data import video as video_io
+from vois_cli.data.preprocess import MIN_TARGET_SIDE
 from vois_cli.data.transforms import Geometry, augment_target, resized_shape, to_model_input
 from vois_cli.data.ytvis import CATEGORY_ID, decode_rle, encode_rle
 from vois_cli.errors import InputError
@@ -123,6 +124,7 @@ class Stream:
     def __init__(self, predictor: Predictor, target: Image.Image):
         self._p = predictor
         m = predictor.config.model
+        check_target(target)
         image = np.asarray(target.convert("RGB"))
         self._target = augment_target(image, m.short_edge, m.max_long_edge, None)[None].to(
             predictor.device
@@ -349,8 +351,22 @@ def _prefetch(frames: Iterator[np.ndarray], prepare: Callable, depth: int) -> It
 
 
 def load_target(path: str | Path) -> Image.Image:
-    """The target image as RGB; anything PIL cannot read is an `InputError`."""
-    return _read_image(Path(path), "target", "pass the product image (jpg or png)")
+    """The target image as RGB; unreadable or too small (`check_target`) is an `InputError`."""
+    return check_target(
+        _read_image(Path(path), "target", "pass the product image (jpg or png)"), path
+    )
+
+
+def check_target(image: Image.Image, path: str | Path | None = None) -> Image.Image:
+    """`image` if both its sides are at least MIN_TARGET_SIDE, the rule `vois preprocess` applies
+    to training targets; else an `InputError` naming `path`."""
+    if min(image.size) < MIN_TARGET_SIDE:
+        raise InputError(
+            path,
+            f"target is only {image.width}x{image.height} pixels",
+            f"give a target image of at least {MIN_TARGET_SIDE}x{MIN_TARGET_SIDE}",
+        )
+    return image
 
 
 def _read_image(path: Path, what: str, fix: str) -> Image.Image:

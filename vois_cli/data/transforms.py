@@ -81,7 +81,9 @@ class Geometry:
 
 def to_model_input(images: np.ndarray, size: tuple[int, int], geometry: Geometry) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> ImageNet-normalised float32 (N, 3, h, w) after `geometry`."""
-    x = torch.from_numpy(np.ascontiguousarray(geometry.apply(images.transpose(0, 3, 1, 2))))
+    # decoded frames and PIL images are read-only; torch warns on a view of those
+    x = geometry.apply(images.transpose(0, 3, 1, 2))
+    x = torch.from_numpy(np.require(x, requirements=("C_CONTIGUOUS", "WRITEABLE")))
     x = F.interpolate(x.float(), size=size, mode="bilinear", align_corners=False, antialias=True)
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
