@@ -1,4 +1,4 @@
-"""DESIGN §7: every stage declares the library modules it imports, so a code change re-runs it."""
+"""Every stage declares the library modules it imports, so a code change re-runs it."""
 
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""STYLE rule 1: the library never imports the CLI, terminal or pipeline layers."""
+"""CONTRIBUTING.md#layering: the library never imports the CLI, terminal or pipeline layers."""
 
 import ast
 from pathlib import Path

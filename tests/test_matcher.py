@@ -1,4 +1,4 @@
-"""The sequence matcher: DESIGN §2's cost, and the optimum of a brute-force search."""
+"""The sequence matcher: the cost of docs/design.md#matching-and-losses, a brute-force optimum."""
 
 import itertools
 import math

@@ -1,4 +1,4 @@
-"""The data contract: RLE codec, annotation and prediction validation (DESIGN §3–§4)."""
+"""The data contract (docs/design.md#data-layout): RLE codec, annotation and prediction checks."""
 
 import copy
 import json

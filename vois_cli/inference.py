@@ -9,7 +9,7 @@
         for decided in stream.push(frame): show(decided)
     for decided in stream.close(): show(decided)
 
-The video is decoded as a stream at 5 fps (DESIGN §3) and run in T-frame clips that overlap
+The video is decoded as a stream at 5 fps and run in T-frame clips that overlap
 (`vois_cli.linking`); each frame's masks are decided by the first clip containing it and are
 emitted as soon as that clip has been linked, i.e. with a latency of at most one clip. Memory
 is bounded by the clip: the stream holds the last T frames, masks are RLE-encoded as they are
@@ -94,7 +94,8 @@ class VideoResult:
     objects: list[ObjectResult]
 
     def to_predictions(self, video_id: int) -> list[dict]:
-        """YouTube-VIS results (DESIGN §4); `track_id` is the id drawn on the overlay."""
+        """YouTube-VIS results (docs/design.md#predictions-and-metrics); `track_id` is the id
+        drawn on the overlay."""
         return [
             {
                 "video_id": video_id,

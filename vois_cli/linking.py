@@ -30,7 +30,7 @@ class Clip:
     """One model call: `frames` are video frame indices (length T), `own` the frames it decides.
 
     Each frame is decided by the first clip that contains it, so clip k owns the frames after
-    the previous clip's end. A video shorter than T repeats its frames cyclically (DESIGN §2).
+    the previous clip's end. A video shorter than T repeats its frames cyclically (VisTR).
     """
 
     frames: tuple[int, ...]

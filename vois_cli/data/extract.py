@@ -1,4 +1,6 @@
-"""`vois extract`: the annotated 5 fps frames of one video or of a LiveVideos root (DESIGN §3).
+"""`vois extract`: the annotated 5 fps frames of one video or of a LiveVideos root.
+
+Which frames: docs/design.md#annotated-frames.
 
 Every video is probed and checked against its annotations before any frame is written, and
 each video's frames land in a temp folder renamed into place, so a failure leaves no

@@ -1,6 +1,6 @@
 """Video io through ffmpeg-python and imageio-ffmpeg's binary: probe, 5 fps decode, H.264 writer.
 
-Annotated frame i is source frame round(i * fps / 5) (DESIGN §3). The selection runs inside
+Annotated frame i is source frame round(i * fps / 5). The selection runs inside
 ffmpeg (a `select` expression in exact integer arithmetic), so only the annotated frames
 leave the decoder and memory stays bounded by one frame, whatever the video's length.
 There is no ffprobe in imageio-ffmpeg: `probe` stream-copies the packets to `framecrc`,
@@ -24,7 +24,7 @@ import numpy as np
 from vois_cli.atomic import atomic_path
 from vois_cli.errors import InputError
 
-ANNOTATION_FPS = 5  # annotated frames per second of video (DESIGN §3)
+ANNOTATION_FPS = 5  # annotated frames per second of video (docs/design.md#annotated-frames)
 MAX_ANNOTATED_FRAMES = 36  # LiveVideos clips carry at most this many annotated frames
 
 _ROTATION = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees", re.IGNORECASE)

@@ -2,7 +2,8 @@
 
 Every command reads annotations and predictions through `load_annotations` and
 `load_predictions`, so a file is either valid everywhere or rejected everywhere with one
-`InputError` naming the file, the problem and the fix (DESIGN §3–§4).
+`InputError` naming the file, the problem and the fix. The formats:
+docs/design.md#data-layout and docs/design.md#predictions-and-metrics.
 """
 
 from __future__ import annotations
@@ -248,7 +249,7 @@ def _annotation(path, a: Any, i: int, videos: dict[int, Video]) -> dict:
 
 
 def validate_annotations(obj: Any, path, require_targets: bool = False) -> Annotations:
-    """Check a parsed annotation JSON against DESIGN §3 and return it as `Annotations`.
+    """Check a parsed annotation JSON (docs/design.md#data-layout); return it as `Annotations`.
 
     `require_targets`: every video must carry the LiveVideos fields `target`, `source_fps`.
     """
@@ -329,7 +330,7 @@ def _prediction(path, p: Any, i: int, annotations: Annotations) -> dict:
 
 
 def validate_predictions(obj: Any, path, annotations: Annotations) -> list[dict]:
-    """Check a parsed prediction JSON against DESIGN §4 and the annotations it scores.
+    """Check a parsed prediction JSON against the annotations it scores.
 
     Returns the predictions in file order (their order is the object id within a video),
     with RLEs compressed and scores as floats. An empty list is valid.

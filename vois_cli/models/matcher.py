@@ -1,14 +1,14 @@
 """Hungarian matching between object proposals (sequences of T queries) and true objects.
 
-The cost of pairing proposal j with object k (DESIGN §2, VisTR):
+The cost of pairing proposal j with object k (VisTR; docs/design.md#matching-and-losses):
 
     cost_class * -(mean over all T frames of prob(the frame's true label))
   + cost_bbox  *   mean over present frames of the L1 distance (mean over the 4 coordinates)
   + cost_giou  * -(mean over present frames of the generalized IoU)
 
 The true label of a frame is `relevant` where the object is present and `no-object` where
-it is absent, so absent frames are scored rather than given placeholder boxes. DESIGN
-writes "−IoU"; like VisTR we use the generalized IoU (`torchvision.ops.generalized_box_iou`),
+it is absent, so absent frames are scored rather than given placeholder boxes. Instead
+of a plain −IoU, like VisTR we use the generalized IoU (`torchvision.ops.generalized_box_iou`),
 which still ranks disjoint boxes by how far apart they are. An object present in no frame
 has zero box costs.
 """

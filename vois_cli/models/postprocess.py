@@ -1,4 +1,4 @@
-"""Model outputs -> scored mask sequences at the original video size (DESIGN §2 "output").
+"""Model outputs -> scored mask sequences at the original video size (docs/design.md#output).
 
 A proposal's score is the mean over the clip's real frames (not those repeated to fill a
 short video) of prob(relevant). Its masks are the logits bilinearly resized to the original

@@ -1,4 +1,4 @@
-"""ImageNet / Kinetics Swin weights from local files into the two Swin paths (DESIGN §2 init).
+"""ImageNet / Kinetics Swin weights from local files into the two Swin paths.
 
 Nothing is downloaded: the user passes a file saved with `torch.save(state_dict)` (a dict
 wrapped under "model", "state_dict" or "module" is unwrapped). Accepted layouts:
