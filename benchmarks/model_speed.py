@@ -15,7 +15,7 @@ Parameter counts are in param_counts.json.
 
     python3 benchmarks/model_speed.py                         # tiny, small, paper(T=8) on CPU
     python3 benchmarks/model_speed.py --presets paper --frames 36 --device cuda --bf16 \
-        --checkpointing                                       # the GPU goal (DESIGN §2)
+        --checkpointing                                       # GPU goal (docs/design.md#presets)
 """
 
 from __future__ import annotations

@@ -60,6 +60,13 @@ def commit() -> tuple[str, list[str]]:
     return _git("rev-parse", "HEAD") or "unknown", sorted(line[3:] for line in changed.splitlines())
 
 
+def command(argv: list[str]) -> str:
+    """`python3 SCRIPT ARGS` with SCRIPT relative to the repository when it lies in it."""
+    script = Path(argv[0]).resolve()
+    name = str(script.relative_to(ROOT)) if script.is_relative_to(ROOT) else argv[0]
+    return shlex.join(["python3", name, *argv[1:]])
+
+
 def provenance(inputs: dict, torch_threads: int | None = None) -> dict:
     """The `meta` block of a measurement about to start; pass it to `finish()` at the end."""
     sha, dirty = commit()
@@ -75,7 +82,7 @@ def provenance(inputs: dict, torch_threads: int | None = None) -> dict:
     return {
         "commit": sha,
         "dirty": dirty,
-        "command": shlex.join(["python3", *sys.argv]),
+        "command": command(sys.argv),
         "date": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "inputs": {k: str(v) if isinstance(v, Path) else v for k, v in inputs.items()},
         "machine": machine,

@@ -34,10 +34,11 @@ import argparse
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import yaml
-from provenance import ROOT, provenance
+from provenance import ROOT, command, provenance
 from report import Impossible, check
 
 OUT = ROOT / "benchmarks" / "results" / "experiments"
@@ -83,7 +84,8 @@ def record(args: argparse.Namespace) -> tuple[Path, dict]:
     del meta["_start"]
     if args.commit:  # what differed from it then is not known now
         meta["commit"], meta["dirty"] = args.commit, None
-    meta["recorded_by"], meta["command"] = meta["command"], args.command
+    meta["recorded_by"] = command([__file__, *args.argv])
+    meta["command"] = args.command
     meta["machine"] = {
         **{k: meta["machine"][k] for k in ("platform", "cores", "torch")},
         "device": args.device or params.get("train", {}).get("device"),
@@ -125,6 +127,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out", type=Path, default=OUT, help="folder")
     parser.add_argument("--force", action="store_true", help="replace an existing record")
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
     path, run = record(args)
     if path.exists() and not args.force:
         raise SystemExit(f"record_experiment: {path} exists: pass --force to replace it")

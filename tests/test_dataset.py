@@ -99,9 +99,19 @@ def test_evaluation_mode_is_unaugmented_and_in_order(artifact):
     assert s["video"].shape == (4, 3, 32, 48) and s["masks"].shape == (1, 4, 32, 48)
     cx0 = s["boxes"][0, 0, 0]
     assert torch.all(s["boxes"][0, 1:, 0] > cx0)  # the object moves right, unflipped
-    assert torch.equal(
-        pixels(s["target"][None])[0].round(), pixels(data[0]["target"][None])[0].round()
-    )
+
+
+def test_evaluation_mode_leaves_the_target_whole_unflipped_and_the_same_every_epoch(artifact):
+    """The 30x30 target (green bar at columns 5-11 on white) resized to short edge 32 only."""
+    target = ClipDataset(artifact, CONFIG, train=False)[0]["target"]
+    assert target.shape == (3, 32, 32)  # not cropped
+    rgb = pixels(target[None])[0]
+    columns = torch.nonzero((rgb[1] > 150) & (rgb[0] < 100), as_tuple=True)[1]
+    assert columns.min() >= 4 and columns.max() <= 13  # 5-11 scaled by 32/30: not flipped
+    for seed, epoch in ((1, 0), (7, 3)):
+        data = ClipDataset(artifact, CONFIG, train=False, seed=seed)
+        data.set_epoch(epoch)
+        assert all(torch.equal(data[i]["target"], target) for i in (0, 1))
 
 
 def test_augmentation_moves_frames_masks_and_boxes_together(artifact):

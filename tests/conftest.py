@@ -1,0 +1,19 @@
+"""Fixtures shared by the inference tests: a real `tiny` model with random weights."""
+
+import pytest
+import torch
+
+from vois_cli.checkpoint import save_checkpoint
+from vois_cli.config import preset
+from vois_cli.models import build_model
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A checkpoint of the `tiny` preset's network as built after `torch.manual_seed(0)`."""
+    path = tmp_path_factory.mktemp("tiny_checkpoint") / "tiny.pt"
+    torch.manual_seed(0)
+    config = preset("tiny")
+    model, _, _ = build_model(config)
+    save_checkpoint(path, config=config.to_dict(), model=model.state_dict())
+    return path
