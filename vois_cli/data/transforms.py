@@ -81,13 +81,16 @@ class Geometry:
 
 def to_model_input(images: np.ndarray, size: tuple[int, int], geometry: Geometry) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> ImageNet-normalised float32 (N, 3, h, w) after `geometry`."""
-    # decoded frames and PIL images are read-only; torch warns on a view of those
-    x = geometry.apply(images.transpose(0, 3, 1, 2))
+    # Pixels stay channels-last until the resize, which computes the same values from either
+    # layout but skips a transposing copy of the full-size frames. Decoded frames and PIL
+    # images are read-only: torch warns on a view of those, so they are copied.
+    x = geometry.apply(images.transpose(0, 3, 1, 2)).transpose(0, 2, 3, 1)
     x = torch.from_numpy(np.require(x, requirements=("C_CONTIGUOUS", "WRITEABLE")))
-    x = F.interpolate(x.float(), size=size, mode="bilinear", align_corners=False, antialias=True)
+    x = x.permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
-    return (x - mean) / std
+    return ((x - mean) / std).contiguous()
 
 
 def resize_masks(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:

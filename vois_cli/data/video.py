@@ -137,7 +137,7 @@ def read_frames(
     """Stream the annotated frames of `path` (all frames when `rate` is None) in order.
 
     Yields uint8 RGB arrays (H, W, 3) at the displayed size (rotation applied), at most
-    `limit` of them; only one frame is held in memory at a time.
+    `limit` of them, each a new writable array; only one frame is held here at a time.
     """
     path = Path(path)
     info = info or probe(path)
@@ -157,10 +157,12 @@ def read_frames(
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         try:
             for _ in range(count):
-                data = proc.stdout.read(size)
-                if len(data) < size:
+                # read straight into a fresh writable array: no copy of the bytes, and torch
+                # can take the frame as it is
+                frame = np.empty((info.height, info.width, 3), np.uint8)
+                if _read_into(proc.stdout, memoryview(frame).cast("B")) < size:
                     break
-                yield np.frombuffer(data, np.uint8).reshape(info.height, info.width, 3)
+                yield frame
             else:
                 proc.stdout.close()
                 proc.wait()
@@ -170,6 +172,14 @@ def read_frames(
                 proc.kill()
         proc.wait()
         raise _unreadable(path, proc.stderr.read().decode(errors="replace") or "stream ended early")
+
+
+def _read_into(stream, buffer: memoryview) -> int:
+    """Fill `buffer` from `stream`; the bytes read (fewer only at the end of the stream)."""
+    filled = 0
+    while filled < len(buffer) and (n := stream.readinto(buffer[filled:])):
+        filled += n
+    return filled
 
 
 def save_frames(
