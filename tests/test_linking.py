@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from vois_cli.linking import Clip, TrackLinker, default_overlap, plan_clips, sequence_iou
+from vois_cli.linking import (
+    Clip,
+    TrackLinker,
+    _centroid,
+    default_overlap,
+    plan_clips,
+    sequence_iou,
+)
 
 H, W = 40, 60
 
@@ -139,3 +146,13 @@ def test_objects_visible_at_the_same_time_are_never_merged_by_reentry():
     # the track is still visible at frame 2; a second object appearing at frame 2 is new
     both = [_proposal((2, 3), lambda f: (10, 10)), _proposal((2, 3), lambda f: (10, 30))]
     assert linker.link((2, 3), both) == [1, 2]
+
+
+def test_centroid_is_the_mean_pixel_coordinate_to_the_last_bit():
+    # re-entry compares centroids against a threshold: any rounding change could move an id
+    rng = np.random.default_rng(0)
+    for density in (1e-4, 0.03, 0.5, 1.0):
+        mask = rng.random((361, 643)) < density
+        mask[180, 321] = True
+        ys, xs = np.nonzero(mask)
+        assert _centroid(mask) == (float(ys.mean()), float(xs.mean()))

@@ -95,17 +95,17 @@ class TrackLinker:
         back to its real frames before linking).
         """
         ids: list[int | None] = [None] * len(masks)
+        visible = [np.flatnonzero(m.reshape(len(frames), -1).any(1)) for m in masks]
         if self._previous is not None:
             self._link_overlap(frames, masks, ids)
-        self._link_reentry(frames, masks, ids)
+        self._link_reentry(frames, masks, visible, ids)
         for j, track_id in enumerate(ids):
             if track_id is None:
                 ids[j] = self._next_id
                 self._next_id += 1
-        for track_id, m in zip(ids, masks, strict=True):
-            visible = np.flatnonzero(m.reshape(len(frames), -1).any(1))
-            if len(visible):
-                last = int(visible[-1])
+        for track_id, m, v in zip(ids, masks, visible, strict=True):
+            if len(v):
+                last = int(v[-1])
                 self._tracks[track_id] = _Track(frames[last], _centroid(m[last]))
         self._previous = (frames, list(ids), masks)
         return list(ids)
@@ -137,26 +137,22 @@ class TrackLinker:
             if iou[r, c] >= self.iou_threshold:
                 ids[c] = prev_ids[r]
 
-    def _link_reentry(self, frames, masks, ids) -> None:
+    def _link_reentry(self, frames, masks, visible, ids) -> None:
         taken = {i for i in ids if i is not None}
-        new, first = [], []
-        for j, m in enumerate(masks):
-            visible = np.flatnonzero(m.reshape(len(frames), -1).any(1))
-            if ids[j] is None and len(visible):
-                new.append(j)
-                first.append(int(visible[0]))
+        new = [j for j, v in enumerate(visible) if ids[j] is None and len(v)]
+        first = [int(visible[j][0]) for j in new]
         lost = [i for i in self._tracks if i not in taken]
         if not new or not lost:
             return
         h, w = masks[0].shape[1:]
         diagonal = math.hypot(h, w)
+        centroids = [_centroid(masks[j][f]) for j, f in zip(new, first, strict=True)]
         cost = np.full((len(lost), len(new)), np.inf)
         for r, i in enumerate(lost):
             t = self._tracks[i]
-            for c, (j, f) in enumerate(zip(new, first, strict=True)):
+            for c, (f, (y, x)) in enumerate(zip(first, centroids, strict=True)):
                 gap = frames[f] - t.last_frame
                 if 0 < gap <= self.reentry_window:
-                    y, x = _centroid(masks[j][f])
                     cost[r, c] = math.hypot(y - t.centroid[0], x - t.centroid[1]) / diagonal
         cost = np.where(np.isfinite(cost), cost, 1e9)
         rows, cols = linear_sum_assignment(cost)
@@ -178,6 +174,11 @@ def sequence_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _centroid(mask: np.ndarray) -> tuple[float, float]:
-    """(y, x) mean of a non-empty bool mask (h, w)."""
-    ys, xs = np.nonzero(mask)
-    return float(ys.mean()), float(xs.mean())
+    """(y, x) mean of the pixel coordinates of a non-empty bool mask (h, w).
+
+    From row and column counts: the integer sums are exact, so the means equal those of
+    `np.nonzero`'s coordinates to the last bit, without listing every pixel.
+    """
+    rows, cols = np.count_nonzero(mask, axis=1), np.count_nonzero(mask, axis=0)
+    area = int(rows.sum())
+    return int(rows @ np.arange(len(rows))) / area, int(cols @ np.arange(len(cols))) / area
