@@ -28,6 +28,7 @@ from vois_cli.data.scene import Scene, make_track, render_frame
 from vois_cli.data.synth import SYNTH_PRESETS, clip_scene, write_benchmark
 from vois_cli.data.video import probe, read_frames
 from vois_cli.data.ytvis import decode_rle, load_annotations
+from vois_cli.errors import InputError
 
 MAGENTA = (255, 0, 255)  # no product colour: shading and outlines never reach 0 green
 
@@ -177,6 +178,51 @@ def test_roles_in_every_clip_follow_the_benchmark_rules(tiny):
         assert per_video[clip["name"]] == len(instances)
 
 
+def test_all_files_hold_every_visible_product_with_the_relevant_ones_unchanged(tiny):
+    manifest = json.loads((tiny / "synth.json").read_text())
+    clips = {c["name"]: c for c in manifest["clips"]}
+    for split in ("train", "test"):
+        relevant = load_annotations(tiny / "annotations" / f"{split}.json")
+        every = load_annotations(tiny / "annotations" / f"{split}_all.json", require_targets=True)
+        assert [v.to_json() for v in every.videos] == [v.to_json() for v in relevant.videos]
+        for video in every.videos:
+            objects = every.by_video()[video.id]
+            placed = clips[video.name]["objects"]
+            assert len(objects) <= len(placed) and len(objects) > len(relevant.by_video()[video.id])
+            assert sorted(o["role"] for o in objects if o["role"] == "target") == ["target"] * len(
+                relevant.by_video()[video.id]
+            )
+            targets = [o for o in objects if o["role"] == "target"]
+            for mine, theirs in zip(targets, relevant.by_video()[video.id], strict=True):
+                assert mine["segmentations"] == theirs["segmentations"]
+                assert mine["product"] == clips[video.name]["target"]
+            assert {o["role"] for o in objects} <= {"target", "negative", "clutter"}
+            assert all(any(s is not None for s in o["segmentations"]) for o in objects)
+
+
+def test_objects_are_shown_at_broadcast_scale():
+    """Median object side (√ mean visible area) ≥ 25 % of the frame height, a quarter ≥ 35 %."""
+    spec = SYNTH_PRESETS["tiny"]
+    sides = []
+    for index in range(48):
+        scene, annotated = clip_scene(spec, 0, index)
+        for k in range(len(scene.tracks)):
+            areas = [(labels == k).sum() for _, labels in annotated]
+            visible = [a for a in areas if a > 0]
+            if visible:
+                sides.append(np.sqrt(np.mean(visible)) / spec.height)
+    assert np.median(sides) >= 0.25
+    assert np.mean(np.array(sides) >= 0.35) >= 0.25
+
+
+def test_look_alikes_can_be_limited_to_one_attribute():
+    scene, _ = clip_scene(SYNTH_PRESETS["tiny"], 0, 3, look_alikes=("colour",))
+    negatives = [tr.product for tr in scene.tracks if tr.role == "negative"]
+    assert negatives and all(scene.target.differences(p) == ("colour",) for p in negatives)
+    with pytest.raises(InputError, match="look-alike attributes"):
+        write_benchmark(Path("unused"), "tiny", look_alikes=("size",))
+
+
 def test_masks_are_the_renderers_visible_pixels_and_null_when_hidden(tiny):
     spec = SYNTH_PRESETS["tiny"]
     ann = load_annotations(tiny / "annotations" / "train.json")
@@ -202,7 +248,7 @@ def test_masks_are_the_renderers_visible_pixels_and_null_when_hidden(tiny):
 def test_same_seed_same_benchmark_with_any_worker_count(tiny, tmp_path):
     again = tmp_path / "again"
     write_benchmark(again, "tiny", seed=0, workers=2)
-    for rel in ("annotations/train.json", "annotations/test.json", "synth.json"):
+    for rel in ("annotations/train.json", "annotations/test_all.json", "synth.json"):
         assert (again / rel).read_bytes() == (tiny / rel).read_bytes(), rel
     for target in (tiny / "targets").iterdir():
         assert (again / "targets" / target.name).read_bytes() == target.read_bytes()
@@ -242,7 +288,7 @@ def test_cli_rejects_unknown_preset_with_one_line(tmp_path, monkeypatch, capsys)
     code, err = _main(monkeypatch, capsys, "synth", str(tmp_path / "out"), "--preset", "huge")
     assert code == 2
     assert err.strip().splitlines() == [
-        "vois: error: unknown SynthLive preset 'huge'; choose one of tiny, default, full"
+        "vois: error: unknown SynthLive preset 'huge'; choose one of tiny, default, pretrain, full"
     ]
     assert not (tmp_path / "out").exists()
 

@@ -28,9 +28,9 @@ TARGETS = (1, 3)  # relevant instances per clip, inclusive
 NEGATIVES = (1, 4)  # hard negatives per clip
 CLUTTER = (1, 2)  # unrelated products per clip
 # object height / frame height before the scale wobble: a live broadcast shows products close
-# up (a median object side, √(mean visible area), of 0.30 of the frame height, 30 % of them
+# up (a median object side, √(mean visible area), of 0.31 of the frame height, 35 % of them
 # at 0.35 or more; tests/test_synth.py pins the figures)
-HEIGHT_FRACTION = (0.30, 0.60)
+HEIGHT_FRACTION = (0.32, 0.62)
 SCALE_WOBBLE = 0.15  # relative amplitude of the slow scale change (approach / recede)
 LEAVE_PROBABILITY = 0.4  # chance an object exits the frame once and re-enters
 WARP_MAX = 0.07  # sway amplitude as a fraction of the object's height

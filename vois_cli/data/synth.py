@@ -1,4 +1,4 @@
-"""SynthLive writer: renders scenes into a benchmark in the LiveVideos layout (DESIGN §3, §6).
+"""SynthLive writer: renders scenes into a LiveVideos-layout benchmark (docs/design.md#synthlive).
 
     <root>/videos/clipNNNNN.mp4        H.264, 20 fps
     <root>/targets/clipNNNNN.jpg       the target product, upright on white
@@ -48,6 +48,7 @@ class SynthPreset:
     height: int
     frames: tuple[int, int]  # inclusive range of source frames per clip (20 fps)
     target_size: int  # side of the square target image
+    stream: int = 0  # > 0: a random stream of its own, so no clip repeats another preset's
 
     @property
     def clips(self) -> int:
@@ -60,7 +61,7 @@ SYNTH_PRESETS: dict[str, SynthPreset] = {
     # `dvc repro` on a 2-core CPU; LiveVideos' 5.0–7.2 s clips, 26–36 annotated frames
     "default": SynthPreset("default", 48, 12, 320, 180, (100, 144), 192),
     # many short clips, one target product each: identities for the `pretrain` stage
-    "pretrain": SynthPreset("pretrain", 480, 24, 320, 180, (40, 48), 192),
+    "pretrain": SynthPreset("pretrain", 480, 24, 320, 180, (40, 48), 192, stream=1),
     # the paper's scale and split (1935 / 483)
     "full": SynthPreset("full", 1935, 483, 640, 360, (100, 144), 320),
 }
@@ -86,7 +87,7 @@ def clip_scene(
     A layout in which some instance of the target is never visible in an annotated frame
     is drawn again, so every ground-truth object is present at least once.
     """
-    rng = np.random.default_rng([seed, index])
+    rng = np.random.default_rng([seed, index, preset.stream] if preset.stream else [seed, index])
     num_frames = int(rng.integers(preset.frames[0], preset.frames[1] + 1))
     while True:
         scene = make_scene(rng, preset.width, preset.height, num_frames, look_alikes)

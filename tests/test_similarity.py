@@ -1,0 +1,103 @@
+"""Target-similarity maps, the stride-16 memory and the dense target-map loss: shapes,
+hand-computed values, and every option's off position building the paper's model."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vois_cli.config import preset
+from vois_cli.models import build_model
+from vois_cli.models.criterion import SetCriterion, token_coverage
+from vois_cli.models.similarity import TargetSimilarity
+
+TINY_PLAIN = {"similarity_stages": (), "memory_stride": 32, "loss_target_map": 0.0}
+
+
+def test_similarity_is_the_best_and_top_k_cosine_over_target_tokens():
+    sim = TargetSimilarity(channels=3, dim=3)
+    with torch.no_grad():
+        for layer in (sim.video, sim.image):
+            layer.weight.copy_(torch.eye(3))
+            layer.bias.zero_()
+    x = torch.tensor([[1.0, 0, 0], [0, 1, 0]]).view(1, 1, 1, 2, 3)  # (B, T, h, w, C)
+    # 16 target tokens: 2 equal to e0 and 14 to (e0 + e1) / √2; top-k averages the best 2
+    g = torch.cat([torch.tensor([[1.0, 0, 0]] * 2), torch.tensor([[1.0, 1, 0]] * 14)])
+    out = sim(x, g.view(1, 4, 4, 3))
+    assert out.shape == (1, 1, 1, 2, 2)
+    r = 2**-0.5
+    assert torch.allclose(out[0, 0, 0, 0], torch.tensor([1.0, 1.0]))
+    assert torch.allclose(out[0, 0, 0, 1], torch.tensor([r, r]))
+
+
+def test_with_shared_projections_a_copy_of_a_target_token_scores_one():
+    torch.manual_seed(0)
+    sim = TargetSimilarity(channels=8, dim=8)
+    sim.image.load_state_dict(sim.video.state_dict())
+    g = torch.randn(1, 3, 3, 8)
+    x = torch.stack([g[0, 1, 1], -g[0, 1, 1]]).view(1, 1, 1, 2, 8)
+    with torch.no_grad():
+        out = sim(x, g)
+    assert out[0, 0, 0, 0, 0].item() == pytest.approx(1.0, abs=1e-5)
+    assert out[0, 0, 0, 1, 0] < 0.9
+
+
+def test_token_coverage_is_the_covered_fraction_of_each_token():
+    masks = torch.zeros(2, 1, 4, 6, dtype=torch.bool)  # (K, T, H, W), tokens of 2 × 2 pixels
+    masks[0, 0, 0, 0] = True  # one pixel of token (0, 0)
+    masks[1, 0, 2:4, 4:6] = True  # all of token (1, 2)
+    masks[1, 0, 0, 0] = True  # overlaps object 0: the union counts it once
+    cov = token_coverage(masks, (2, 3))
+    assert torch.equal(cov, torch.tensor([[[0.25, 0, 0], [0, 0, 1.0]]]))
+    # a grid that does not tile the image: the last tokens are padded with zeros
+    assert torch.equal(token_coverage(masks[:, :, :3, :5], (2, 3))[0, 1], torch.tensor([0, 0, 0.25]))
+
+
+def test_target_map_loss_is_bce_against_coverage():
+    cfg = preset("tiny", model={"loss_target_map": 2.0}).model
+    logits = torch.tensor([[[[0.0, 2.0]]]])  # (B, T, h, w)
+    masks = torch.zeros(1, 1, 2, 4, dtype=torch.bool)
+    masks[0, 0, :, 2:] = True
+    loss = SetCriterion(cfg)._target_map_loss(logits, [{"masks": masks}])
+    expected = F.binary_cross_entropy_with_logits(logits, torch.tensor([[[[0.0, 1.0]]]]))
+    assert loss == pytest.approx(expected.item())
+
+
+@pytest.mark.parametrize("stride", [16, 32])
+def test_memory_grid_follows_memory_stride(stride):
+    cfg = preset("tiny", model={"memory_stride": stride, "similarity_stages": (2, 3),
+                                "loss_target_map": 1.0}).model  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model(cfg)[0].eval()
+    h, w = 96, 160
+    with torch.no_grad():
+        out = model(torch.randn(1, 8, 3, h, w), torch.randn(1, 3, 64, 64))
+    assert out["target_logits"].shape == (1, 8, -(-h // stride), -(-w // stride))
+    assert out["pred_masks"].shape == (1, 4, 8, h // 4, w // 4)
+
+
+def test_the_target_changes_the_similarity_and_the_memory():
+    cfg = preset("tiny", model={"memory_stride": 16, "similarity_stages": (2, 3)}).model
+    torch.manual_seed(0)
+    model = build_model(cfg)[0].eval()
+    video = torch.randn(1, 8, 3, 64, 96)
+    with torch.no_grad():
+        a = model.backbone(video, torch.randn(1, 3, 64, 64))
+        b = model.backbone(video, torch.randn(1, 3, 64, 64))
+    assert [m.shape for m in a["similarity"]] == [(1, 8, 8, 12, 2), (1, 8, 4, 6, 2)]
+    assert not torch.allclose(a["similarity"][0], b["similarity"][0])
+
+
+def test_every_option_off_builds_the_model_without_its_parts():
+    torch.manual_seed(0)
+    plain = build_model(preset("tiny", model=TINY_PLAIN).model)[0]
+    names = set(plain.state_dict())
+    assert not any(k.startswith(("backbone.similarity", "neck_fine", "target_map")) for k in names)
+    assert not any(k.startswith("backbone.image_norms_compared") for k in names)
+    assert plain.neck.in_features == plain.backbone.memory_channels
+    no_target = build_model(preset("tiny", model={"use_target": False}).model)[0]
+    assert len(no_target.backbone.similarity) == 0 and no_target.backbone.image_path is None
+
+
+def test_bad_memory_stride_fails():
+    with pytest.raises(ValueError, match="memory_stride is 16 or 32"):
+        build_model(preset("tiny", model={"memory_stride": 8}))
