@@ -49,7 +49,9 @@ def test_token_coverage_is_the_covered_fraction_of_each_token():
     cov = token_coverage(masks, (2, 3))
     assert torch.equal(cov, torch.tensor([[[0.25, 0, 0], [0, 0, 1.0]]]))
     # a grid that does not tile the image: the last tokens are padded with zeros
-    assert torch.equal(token_coverage(masks[:, :, :3, :5], (2, 3))[0, 1], torch.tensor([0, 0, 0.25]))
+    assert torch.equal(
+        token_coverage(masks[:, :, :3, :5], (2, 3))[0, 1], torch.tensor([0, 0, 0.25])
+    )
 
 
 def test_target_map_loss_is_bce_against_coverage():

@@ -1,7 +1,8 @@
 """Frozen configuration dataclasses and the named presets `paper`, `small` and `tiny`.
 
-Every size in model code comes from here (STYLE rule 2). `params.yaml` maps onto these
-fields one to one; `preset(name, **overrides)` applies such overrides.
+Every size in model code comes from here (CONTRIBUTING.md#code-style); the presets are
+described in docs/design.md#presets. `params.yaml` maps onto these fields one to one;
+`preset(name, **overrides)` applies such overrides.
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ class ModelConfig:
     cross_stages: tuple[int, ...] = (3, 4)  # stages followed by a Cross Transformer block
     cross_mlp_ratio: float = 4.0
     cross_lr_backbone: bool = True  # cross blocks train at the backbone learning rate (§5.1)
+    # target-similarity maps (models/similarity.py, a deviation): at these stages the cosine of
+    # every video token with its best target tokens joins the memory E; () = off (the paper)
+    similarity_stages: tuple[int, ...] = ()
+    similarity_dim: int = 32
+    # memory E: 32 = the paper (f4); 16 = f3 plus f4 upsampled, so that the decoder and the
+    # token proposals read a grid at which small inputs' objects span several tokens
+    memory_stride: int = 32
     # DETR decoder
     hidden_dim: int = 384
     dec_layers: int = 6
@@ -65,6 +73,9 @@ class ModelConfig:
     loss_mask: float = 1.0
     loss_dice: float = 1.0
     eos_coef: float = 0.1
+    # > 0: a per-token "target here" head on E, BCE against the fraction of the token that the
+    # relevant objects cover (dense supervision of the comparison; a deviation)
+    loss_target_map: float = 0.0
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
     aux_loss: bool = True
@@ -145,9 +156,10 @@ PRESETS: dict[str, Config] = {
         ),
         train=TrainConfig(epochs=12, lr_drop_epoch=8),
     ),
-    # CPU tests and the default `dvc repro`: depth-1 stages lose shifted windows (DESIGN §8);
-    # a mask head wider than the decoder, without the deformable conv (its CPU backward was
-    # 60 % of a step), learned query contents and a fast mask head lr for a short schedule
+    # CPU tests and the default `dvc repro`: depth-1 stages lose shifted windows
+    # (docs/design.md#library-traps); a mask head wider than the decoder, without the
+    # deformable conv (its CPU backward was 60 % of a step), learned query contents and
+    # a fast mask head lr for a short schedule
     "tiny": Config(
         model=ModelConfig(
             preset="tiny",

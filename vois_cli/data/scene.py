@@ -151,7 +151,9 @@ def make_scene(
     products = [(target, "target")] * int(rng.integers(TARGETS[0], TARGETS[1] + 1))
     # negatives repeat as often as the target does, so "the product seen twice" is no clue
     num_negatives = int(rng.integers(NEGATIVES[0], NEGATIVES[1] + 1))
-    looks = [hard_negative(target, rng, look_alikes) for _ in range(rng.integers(1, num_negatives + 1))]
+    looks = [
+        hard_negative(target, rng, look_alikes) for _ in range(rng.integers(1, num_negatives + 1))
+    ]
     looks += [looks[rng.integers(len(looks))] for _ in range(num_negatives - len(looks))]
     products += [(look, "negative") for look in looks]
     products += [

@@ -199,7 +199,9 @@ def write_benchmark(
     spec = synth_preset(preset)
     if not look_alikes or not set(look_alikes) <= set(ATTRIBUTES):
         raise InputError(
-            None, f"look-alike attributes {list(look_alikes)}", f"choose from {', '.join(ATTRIBUTES)}"
+            None,
+            f"look-alike attributes {list(look_alikes)}",
+            f"choose from {', '.join(ATTRIBUTES)}",
         )
     root = Path(root)
     _fresh_root(root)

@@ -6,10 +6,11 @@ the next one. Video stage outputs are tapped before patch merging, each through 
 LayerNorm: f1..f3 feed the mask head's FPN, f4 is the decoder memory.
 
 Any input size works. Inputs are zero-padded at the bottom/right so that H and W divide by
-the patch and every stage's map is at least the window (DESIGN §8: torchvision shrinks a
-window that is larger than the map and then slices the relative-position bias from the
-full-size index, which is silently wrong; the shrink is only right along T, the outermost
-axis of the index). Features are cropped back to ceil(H / stride) x ceil(W / stride).
+the patch and every stage's map is at least the window (docs/design.md#library-traps:
+torchvision shrinks a window that is larger than the map and then slices the
+relative-position bias from the full-size index, which is silently wrong; the shrink is
+only right along T, the outermost axis of the index). Features are cropped back to
+ceil(H / stride) x ceil(W / stride).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from torchvision.models.video.swin_transformer import SwinTransformer3d
 
 from vois_cli.config import ModelConfig
 from vois_cli.models.cross_block import CrossBlock
+from vois_cli.models.similarity import TargetSimilarity
 
 PATCH = 4  # spatial patch of both paths (paper §5.1); the video path's temporal patch is 1
 NUM_STAGES = 4  # f1, f2, f3 go to the mask head, f4 to the decoder
@@ -81,6 +83,14 @@ class DualPathSwin(nn.Module):
         self.video_norms = nn.ModuleList(nn.LayerNorm(c) for c in channels)
 
         stages = sorted(set(cfg.cross_stages)) if cfg.use_target else []
+        compared = sorted(set(cfg.similarity_stages)) if stages else []
+        self.similarity = nn.ModuleDict(
+            {str(s): TargetSimilarity(channels[s - 1], cfg.similarity_dim) for s in compared}
+        )
+        self.image_norms_compared = nn.ModuleDict(
+            {str(s): nn.LayerNorm(channels[s - 1]) for s in compared}
+        )
+        stages_run = max(stages + compared, default=0)  # the image path's last stage
         self.cross_blocks = nn.ModuleDict(
             {
                 str(s): CrossBlock(channels[s - 1], cfg.num_heads[s - 1], cfg.cross_mlp_ratio)
@@ -95,7 +105,7 @@ class DualPathSwin(nn.Module):
             # in one window" rule for a square target of `short_edge`
             side = max(
                 math.ceil(cfg.short_edge / PATCH) * PATCH,
-                padded_side(1, cfg.image_window, stages[-1]),
+                padded_side(1, cfg.image_window, stages_run),
             )
             self.image_path = SwinTransformer(
                 img_size=side,
@@ -108,7 +118,7 @@ class DualPathSwin(nn.Module):
                 drop_path_rate=cfg.drop_path,
                 strict_img_size=False,
             )
-            self.image_path.prune_intermediate_layers([stages[-1] - 1], prune_norm=True)
+            self.image_path.prune_intermediate_layers([stages_run - 1], prune_norm=True)
 
         self.feature_channels: tuple[int, int, int] = tuple(channels[:3])
         self.memory_channels: int = channels[3]
@@ -130,6 +140,7 @@ class DualPathSwin(nn.Module):
 
         `features`: [f1, f2, f3], f_s (B, T, ceil(H/2^(s+1)), ceil(W/2^(s+1)), C*2^(s-1));
         `memory`: f4 (B, T, ceil(H/32), ceil(W/32), 8C). All channels-last, after LayerNorm.
+        `similarity`: one (B, T, h_s, w_s, 2) map per similarity stage, in stage order.
         """
         h, w = video.shape[-2:]
         hp = padded_side(h, self.video_window[1], NUM_STAGES)
@@ -146,22 +157,32 @@ class DualPathSwin(nn.Module):
             g = self.image_path.patch_embed(F.pad(target, (0, wip - wi, 0, hip - hi)))
             image_sizes = stage_sizes(hi, wi, image_stages)
 
-        taps = []
+        taps, similarity = [], []
         for s, (hs, ws) in enumerate(stage_sizes(h, w, NUM_STAGES)):
             x = self._run(self._video_stage(s), x)  # (B, T, h_s', w_s', C_s), padded
             if g is not None and s < len(self.image_path.layers):
                 g = self._run(self.image_path.layers[s], g)  # (B, h_I', w_I', C_s), padded
             key = str(s + 1)
+            if key in self.similarity:
+                gh, gw = image_sizes[s]
+                g_s = self.image_norms_compared[key](g[:, :gh, :gw])
+                x_s = self.video_norms[s](x[:, :, :hs, :ws])
+                similarity.append(self.similarity[key](x_s, g_s))
             if key in self.cross_blocks:
                 gh, gw = image_sizes[s]
                 x = self.cross_blocks[key](x, self.image_norms[key](g[:, :gh, :gw]))
             taps.append(self.video_norms[s](x[:, :, :hs, :ws]))
-        return {"features": taps[:3], "memory": taps[3]}
+        return {"features": taps[:3], "memory": taps[3], "similarity": similarity}
 
     def lr_backbone_parameters(self, cross_in_backbone: bool) -> Iterator[nn.Parameter]:
         """Parameters trained at the backbone rate: both Swin paths with their stage norms, and
         the cross blocks when `cross_in_backbone` (paper §5.1 counts them in the backbone)."""
-        parts: list[nn.Module] = [self.video_path, self.video_norms, self.image_norms]
+        parts: list[nn.Module] = [
+            self.video_path,
+            self.video_norms,
+            self.image_norms,
+            self.image_norms_compared,
+        ]
         if self.image_path is not None:
             parts.append(self.image_path)
         if cross_in_backbone:

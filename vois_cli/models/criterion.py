@@ -1,4 +1,4 @@
-"""The training losses of VisTR's sequence set prediction (DESIGN §2 "supervision").
+"""The training losses of VisTR's sequence set prediction (docs/design.md#matching-and-losses).
 
 After `SequenceMatcher` pairs proposals with objects:
 - class: cross-entropy on every frame of every proposal; a matched proposal's target is
@@ -8,6 +8,9 @@ After `SequenceMatcher` pairs proposals with objects:
 - boxes: L1 (summed over the 4 coordinates, as DETR) and 1 − GIoU on present frames.
 - masks: sigmoid focal loss (mean over pixels) and dice on present frames, with the mask
   logits bilinearly upsampled to the input size.
+- target map (`loss_target_map` > 0): BCE of each memory token's "target here" logit
+  against the fraction of the token that the relevant objects' union covers, mean over
+  tokens (dense supervision of the comparison with the target).
 - two-stage token proposals (`token_*` keys): each present object is assigned the memory
   token its box centre falls in; sigmoid focal loss on every token's score, L1 and GIoU on
   the assigned tokens' boxes (weighted as the class and box terms).
@@ -17,6 +20,8 @@ decoder layer (keys suffixed `_{i}`), each with its own matching; masks use the 
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.distributed as dist
@@ -62,6 +67,10 @@ class SetCriterion(nn.Module):
         losses.update(self._mask_losses(outputs["pred_masks"], samples, matches, num_boxes))
         if "token_logits" in outputs:
             losses.update(self._token_losses(outputs, samples, num_boxes))
+        if "target_logits" in outputs:
+            losses["loss_target_map"] = self.cfg.loss_target_map * self._target_map_loss(
+                outputs["target_logits"], samples
+            )
         if self.cfg.aux_loss:
             for i, aux in enumerate(outputs["aux_outputs"]):
                 aux_matches = self.matcher(aux, samples)
@@ -137,6 +146,13 @@ class SetCriterion(nn.Module):
             "loss_token_giou": self.cfg.loss_giou * giou / num_boxes,
         }
 
+    def _target_map_loss(self, logits: Tensor, samples: list[dict]) -> Tensor:
+        """logits (B, T, h, w) at `memory_stride` -> BCE against token coverage, a scalar."""
+        coverage = torch.stack(
+            [token_coverage(s["masks"].to(logits.device), logits.shape[-2:]) for s in samples]
+        )
+        return F.binary_cross_entropy_with_logits(logits.float(), coverage)
+
     def _mask_losses(
         self, pred_masks: Tensor, samples: list[dict], matches: Matches, num_boxes: Tensor
     ) -> dict[str, Tensor]:
@@ -158,3 +174,13 @@ class SetCriterion(nn.Module):
             "loss_mask": self.cfg.loss_mask * focal / num_boxes,
             "loss_dice": self.cfg.loss_dice * dice / num_boxes,
         }
+
+
+def token_coverage(masks: Tensor, grid: tuple[int, int]) -> Tensor:
+    """masks (K, T, H, W) -> (T, h, w) fraction of each token of an (h, w) grid covered by
+    their union; the grid's tokens tile the image from the top left, the last ones padded."""
+    union = masks.any(0).float() if len(masks) else masks.new_zeros(masks.shape[1:]).float()
+    h, w = grid
+    sy, sx = math.ceil(union.shape[-2] / h), math.ceil(union.shape[-1] / w)
+    union = F.pad(union, (0, w * sx - union.shape[-1], 0, h * sy - union.shape[-2]))
+    return F.avg_pool2d(union[:, None], (sy, sx))[:, 0]

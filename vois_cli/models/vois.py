@@ -12,6 +12,8 @@ the mask head sees each proposal's box.
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vois_cli.config import Config, ModelConfig, TrainConfig, preset
@@ -25,6 +27,7 @@ from vois_cli.models.mlp import MLP
 from vois_cli.models.position_encoding import position_encoding_3d
 from vois_cli.models.postprocess import PostProcess
 from vois_cli.models.proposals import TokenProposals
+from vois_cli.models.similarity import CHANNELS as SIMILARITY_CHANNELS
 
 BACKBONES = {"vois": DualPathSwin, "vistr_r50": VisTRR50Backbone}
 
@@ -37,7 +40,18 @@ class VOIS(nn.Module):
         d = cfg.hidden_dim
         self.num_queries, self.num_frames = cfg.num_queries, cfg.num_frames
         self.backbone = backbone
-        self.neck = nn.Linear(backbone.memory_channels, d)
+        self.memory_stride = cfg.memory_stride
+        if cfg.memory_stride not in (16, 32):
+            raise ValueError(f"memory_stride is 16 or 32, got {cfg.memory_stride}")
+        compared = len(getattr(backbone, "similarity", ())) * SIMILARITY_CHANNELS
+        coarse = backbone.memory_channels + (compared if cfg.memory_stride == 32 else 0)
+        self.neck = nn.Linear(coarse, d)
+        self.neck_fine = (
+            nn.Linear(backbone.feature_channels[2] + compared, d)
+            if cfg.memory_stride == 16
+            else None
+        )
+        self.target_map = nn.Linear(d, 1) if cfg.loss_target_map > 0 else None
         self.query_embed = nn.Embedding(cfg.num_queries * cfg.num_frames, d)
         self.query_content = (
             nn.Embedding(cfg.num_queries * cfg.num_frames, d) if cfg.query_content else None
@@ -60,7 +74,7 @@ class VOIS(nn.Module):
         if t != self.num_frames:
             raise ValueError(f"the model has queries for T={self.num_frames} frames, got {t}")
         out = self.backbone(video, target)
-        memory = self.neck(out["memory"])  # (B, T, h, w, d)
+        memory = self._memory(out)  # (B, T, h, w, d)
         d = memory.shape[-1]
         pos = position_encoding_3d(tuple(memory.shape[1:4]), d, memory.device)
         pos = pos.to(memory.dtype)[None].expand(b, -1, -1, -1, -1)  # (B, T, h, w, d)
@@ -75,6 +89,8 @@ class VOIS(nn.Module):
         queries = hs[-1].view(b, t, self.num_queries, d)
         proposal_boxes = as_sequences(boxes[-1], self.num_queries)  # (B, n, T, 4)
         masks = self.mask_head(queries, memory, pos, out["features"], proposal_boxes)
+        if self.target_map is not None:
+            extra["target_logits"] = self.target_map(memory).squeeze(-1)  # (B, T, h, w)
         return {
             "pred_logits": logits[-1],
             "pred_boxes": boxes[-1],
@@ -85,6 +101,27 @@ class VOIS(nn.Module):
             ],
             **extra,
         }
+
+    def _memory(self, out: dict) -> Tensor:
+        """The decoder memory E (B, T, h, w, d) at `memory_stride` from the backbone's f4 (and
+        f3 at stride 16), with the similarity maps, resized to its grid, as extra channels."""
+        coarse, fine = out["memory"], out["features"][2]
+        grid = fine if self.neck_fine is not None else coarse
+        maps = [_resized(m, grid.shape[2:4]) for m in out.get("similarity", [])]
+        if self.neck_fine is None:
+            return self.neck(torch.cat([coarse, *maps], -1))
+        up = _resized(self.neck(coarse), grid.shape[2:4], mode="nearest")
+        return self.neck_fine(torch.cat([fine, *maps], -1)) + up
+
+
+def _resized(x: Tensor, size: tuple[int, int], mode: str = "bilinear") -> Tensor:
+    """Channels-last (B, T, h, w, C) -> (B, T, *size, C)."""
+    if tuple(x.shape[2:4]) == tuple(size):
+        return x
+    flat = x.flatten(0, 1).permute(0, 3, 1, 2)
+    kwargs = {} if mode == "nearest" else {"align_corners": False}
+    flat = F.interpolate(flat, size=size, mode=mode, **kwargs)
+    return flat.permute(0, 2, 3, 1).unflatten(0, x.shape[:2])
 
 
 def build_model(config: Config | ModelConfig | str) -> tuple[VOIS, SetCriterion, PostProcess]:
