@@ -63,3 +63,18 @@ def test_mask_threshold_comes_from_the_config():
     assert len(PostProcess(preset("tiny").model)(outputs, [1], [(2, 2)])[0]) == 1
     strict = PostProcess(preset("tiny", model={"mask_threshold": 0.7}).model)
     assert strict(outputs, [1], [(2, 2)]) == [[]]
+
+
+def test_target_map_evidence_reranks_proposals():
+    """score = prob^(1-w) · m^w, m the target map's probability under the soft mask."""
+    masks = torch.full((1, 2, 1, 2, 2), -30.0)  # two proposals, one frame, 2 × 2 mask grid
+    masks[0, 0, 0, 0, 0] = 30.0  # proposal 0 covers the top-left pixel
+    masks[0, 1, 0, 1, 1] = 30.0  # proposal 1 the bottom-right one
+    outputs = _outputs([[0.8], [0.6]], masks)
+    outputs["target_logits"] = torch.tensor([[[[_logit(0.1), 0.0], [0.0, _logit(0.9)]]]])
+    cfg = preset("tiny", model={"score_target_map": 0.5}).model
+    (kept,) = PostProcess(cfg)(outputs, [1], [(2, 2)])
+    assert [k["score"] for k in kept] == pytest.approx([math.sqrt(0.6 * 0.9), math.sqrt(0.8 * 0.1)])
+    assert kept[0]["masks"][0, 1, 1] and not kept[0]["masks"][0, 0, 0]
+    plain = PostProcess(preset("tiny").model)(outputs, [1], [(2, 2)])[0]
+    assert [k["score"] for k in plain] == pytest.approx([0.8, 0.6])

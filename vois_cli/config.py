@@ -81,6 +81,8 @@ class ModelConfig:
     aux_loss: bool = True
     # inference
     score_threshold: float = 0.001
+    # > 0: proposal score = prob(relevant)^(1-w) · (target map under its mask)^w (postprocess.py)
+    score_target_map: float = 0.0
     mask_threshold: float = 0.5
     activation_checkpointing: bool = False
 
