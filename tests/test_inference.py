@@ -1,4 +1,8 @@
-"""Predictor and Stream driven by ground-truth proposals: clips, latency, linking, re-entry."""
+"""Predictor and Stream driven by ground-truth proposals: clips, latency, linking, re-entry,
+and the threaded pipeline of `predict_frames` (order, bounded read-ahead, errors)."""
+
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -212,3 +216,59 @@ def test_default_checkpoint_comes_from_the_environment(tmp_path, monkeypatch):
 def test_max_frames_stops_decoding_early(square_video):
     result = predictor().predict(*square_video, max_frames=10)
     assert result.num_frames == 10 and len(result.objects[0].segmentations) == 10
+
+
+def test_predict_frames_gives_what_push_and_close_give():
+    frames = [frame(f) for f in range(30)]
+    live = predictor().stream(Image.new("RGB", (8, 8)))
+    pushed = [d.index for f in frames for d in live.push(f)] + [d.index for d in live.close()]
+    seen, progress = [], []
+    result = predictor().predict_frames(
+        iter(frames), Image.new("RGB", (8, 8)), 30, lambda d, t: progress.append((d, t)),
+        lambda d: seen.append(d.index),
+    )  # fmt: skip
+    assert seen == pushed == list(range(30))
+    assert progress[-1] == (30, 30) and [d for d, _ in progress] == sorted(d for d, _ in progress)
+    assert result == live.result()
+
+
+def test_the_pipeline_reads_at_most_a_few_clips_ahead_of_what_it_decided():
+    """Memory stays flat: decoding waits for the model, the model for post-processing."""
+    pulled, ahead = [0], []
+
+    def source():
+        for f in range(120):
+            pulled[0] += 1
+            yield frame(f % 40)
+
+    def slow_writer(decided):
+        time.sleep(0.002)
+        ahead.append(pulled[0] - decided.index)
+
+    predictor().predict_frames(source(), Image.new("RGB", (8, 8)), on_frame=slow_writer)
+    T = CONFIG.model.num_frames
+    assert len(ahead) == 120 and max(ahead) <= 4 * T + 2  # queue, buffer, clip in flight
+
+
+@pytest.mark.parametrize("where", ["source", "model", "on_frame"])
+def test_an_error_in_any_stage_reaches_the_caller_and_stops_every_thread(where):
+    class Broken(Exception):
+        pass
+
+    def source():
+        for f in range(60):
+            if where == "source" and f == 20:
+                raise Broken
+            yield frame(f)
+
+    def on_frame(decided):
+        if where == "on_frame" and decided.index == 10:
+            raise Broken
+
+    p = predictor()
+    if where == "model":
+        p.model.forward = lambda video, target: (_ for _ in ()).throw(Broken())
+    threads = threading.active_count()
+    with pytest.raises(Broken):
+        p.predict_frames(source(), Image.new("RGB", (8, 8)), on_frame=on_frame)
+    assert threading.active_count() == threads

@@ -58,7 +58,7 @@ def infer_video(
     """
     image = load_target(target)
     fps = checkpoint.fps if isinstance(checkpoint, Predictor) else fps
-    read_video(video, fps)  # probes: an unreadable video fails before anything else
+    frames, total = read_video(video, fps)  # probes: an unreadable video fails here already
     with (
         atomic_path(out) as tmp,
         FrameWriter(overlay, masks, image, fps, threshold) as write_frame,
@@ -68,7 +68,7 @@ def infer_video(
             if isinstance(checkpoint, Predictor)
             else Predictor.from_checkpoint(checkpoint, device, fps=fps)
         )
-        result = predictor.predict(video, image, progress=progress, on_frame=write_frame)
+        result = predictor.predict_frames(frames, image, total, progress, write_frame)
         predictions = result.to_predictions(1)
         name = Path(video).stem
         file_names = [f"{name}/{i:05d}.jpg" for i in range(result.num_frames)]

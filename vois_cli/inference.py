@@ -24,7 +24,7 @@ import os
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,8 +119,25 @@ class _Track:
         return self.score_sum / max(self.frames, 1)
 
 
+@dataclass(frozen=True)
+class _Clip:
+    """One model call's outputs on its way to post-processing: `frames` video indices (T, the
+    first `real` distinct), `own` the frames it decides and their decoded `images`."""
+
+    outputs: dict
+    frames: tuple[int, ...]
+    real: int
+    own: range
+    images: list[np.ndarray]
+
+
 class Stream:
-    """Frames in one at a time, decided frames out as soon as their clip is linked."""
+    """Frames in one at a time, decided frames out as soon as their clip is linked.
+
+    Two halves that `Predictor.predict` runs in two threads: `_add` / `_last` buffer frames
+    and run the model on each completed clip; `_decide` post-processes, links and encodes a
+    clip's outputs. `push` and `close` run both, one after the other.
+    """
 
     def __init__(self, predictor: Predictor, target: Image.Image):
         self._p = predictor
@@ -130,50 +147,31 @@ class Stream:
         self._target = augment_target(image, m.short_edge, m.max_long_edge, None)[None].to(
             predictor.device
         )
+        # the model's half
         self._buffer: deque[tuple[np.ndarray, torch.Tensor]] = deque(maxlen=predictor.clip_len)
+        self._count = 0
+        self._next_start = 0
+        self._planned = 0  # frames [0, _planned) are owned by clips already run
+        self._size: tuple[int, int] | None = None
+        self._closed = False
+        # the post-processing half
         self._linker = TrackLinker(**predictor.linking)
         self._tracks: dict[int, _Track] = {}
         # min-heap of the best finished tracks as (score, -id, track): ties keep the earlier id
         self._finished: list[tuple[float, int, _Track]] = []
-        self._count = 0
-        self._next_start = 0
-        self._decided = 0  # frames [0, _decided) are out
-        self._size: tuple[int, int] | None = None
-        self._closed = False
 
     def push(self, frame: np.ndarray, prepared: torch.Tensor | None = None) -> list[FrameResult]:
         """Add the next frame, uint8 RGB (H, W, 3); returns the frames this decided (maybe none).
 
         `prepared` is `self._p.prepare(frame)` when the caller computed it ahead (in a thread).
         """
-        if self._closed:
-            raise RuntimeError("push after close")
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(f"expected a uint8 (H, W, 3) frame, got {frame.dtype} {frame.shape}")
-        if self._size is None:
-            self._size = frame.shape[:2]
-        elif frame.shape[:2] != self._size:
-            raise ValueError(f"frame size {frame.shape[:2]} differs from the first {self._size}")
-        self._buffer.append((frame, self._p.prepare(frame) if prepared is None else prepared))
-        self._count += 1
-        T = self._p.clip_len
-        if self._count < self._next_start + T:
-            return []
-        start = self._next_start
-        self._next_start += T - self._p.overlap
-        return self._run(tuple(range(start, start + T)), range(self._decided, start + T))
+        clip = self._add(frame, prepared)
+        return [] if clip is None else self._decide(clip)
 
     def close(self) -> list[FrameResult]:
         """End of video: run the last clip if frames are left undecided; returns their results."""
-        if self._closed:
-            return []
-        self._closed = True
-        if self._count == 0:
-            raise ValueError("the stream received no frames")
-        if self._decided == self._count:
-            return []
-        (last,) = plan_clips(self._count, self._p.clip_len, self._p.overlap)[-1:]
-        return self._run(last.frames, range(self._decided, self._count))
+        clip = self._last()
+        return [] if clip is None else self._decide(clip)
 
     def result(self) -> VideoResult:
         """Every object of the closed stream: the best `max_objects` by score, in id order."""
@@ -189,34 +187,70 @@ class Stream:
         ]
         return VideoResult(self._p.fps, self._count, *self._size, objects)
 
-    def _run(self, frames: tuple[int, ...], own: range) -> list[FrameResult]:
-        """Run the model on `frames` (indices into the video), link, decide the `own` frames."""
+    def _add(self, frame: np.ndarray, prepared: torch.Tensor | None) -> _Clip | None:
+        """Buffer a frame; the model's outputs when it completes a clip."""
+        if self._closed:
+            raise RuntimeError("push after close")
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"expected a uint8 (H, W, 3) frame, got {frame.dtype} {frame.shape}")
+        if self._size is None:
+            self._size = frame.shape[:2]
+        elif frame.shape[:2] != self._size:
+            raise ValueError(f"frame size {frame.shape[:2]} differs from the first {self._size}")
+        self._buffer.append((frame, self._p.prepare(frame) if prepared is None else prepared))
+        self._count += 1
+        T = self._p.clip_len
+        if self._count < self._next_start + T:
+            return None
+        start = self._next_start
+        self._next_start += T - self._p.overlap
+        return self._forward(tuple(range(start, start + T)), range(self._planned, start + T))
+
+    def _last(self) -> _Clip | None:
+        """End of video: the last clip's outputs if frames are left undecided."""
+        if self._closed:
+            return None
+        self._closed = True
+        if self._count == 0:
+            raise ValueError("the stream received no frames")
+        if self._planned == self._count:
+            return None
+        (last,) = plan_clips(self._count, self._p.clip_len, self._p.overlap)[-1:]
+        return self._forward(last.frames, range(self._planned, self._count))
+
+    def _forward(self, frames: tuple[int, ...], own: range) -> _Clip:
+        """Run the model on `frames` (indices into the video) of the buffer."""
         first = self._count - len(self._buffer)  # video index of buffer[0]
         video = torch.stack([self._buffer[f - first][1] for f in frames]).unsqueeze(0)
-        real = min(len(frames), self._count)
         with torch.inference_mode():
             outputs = self._p.model(video.to(self._p.device), self._target)
-            proposals = self._p.postprocess(outputs, [real], [self._size])[0]
-        frames = frames[:real]
+        self._planned = own.stop
+        images = [self._buffer[f - first][0] for f in own]
+        return _Clip(outputs, frames, min(len(frames), self._count), own, images)
+
+    def _decide(self, clip: _Clip) -> list[FrameResult]:
+        """Masks at frame size, linked to the tracks; the `own` frames' RLEs and results."""
+        with torch.inference_mode():
+            proposals = self._p.postprocess(clip.outputs, [clip.real], [self._size])[0]
+        frames, own = clip.frames[: clip.real], clip.own
         masks = [p["masks"] for p in proposals]
         ids = self._linker.link(frames, masks)
-        at = {f: k for k, f in enumerate(frames)}
-        for track_id, p in zip(ids, proposals, strict=True):
+        at = [frames.index(f) for f in own]  # own frame k is masks[j][at[k]]
+        visible = [m.reshape(len(m), -1).any(1)[at] for m in masks]
+        for track_id, p, v in zip(ids, proposals, visible, strict=True):
             track = self._tracks.setdefault(track_id, _Track(segmentations={}))
             track.score_sum += p["score"] * len(own)
             track.frames += len(own)
-            for f in own:
-                if p["masks"][at[f]].any():
-                    track.segmentations[f] = encode_rle(p["masks"][at[f]])
+            for k in np.flatnonzero(v):
+                track.segmentations[own[k]] = encode_rle(p["masks"][at[k]])
         decided = []
-        for f in own:
+        for k, f in enumerate(own):
             objects = sorted(
-                (i, self._tracks[i].score, p["masks"][at[f]])
-                for i, p in zip(ids, proposals, strict=True)
-                if p["masks"][at[f]].any()
+                (i, self._tracks[i].score, m[at[k]])
+                for i, m, v in zip(ids, masks, visible, strict=True)
+                if v[k]
             )
-            decided.append(FrameResult(f, self._buffer[f - first][0], objects))
-        self._decided = own.stop
+            decided.append(FrameResult(f, clip.images[k], objects))
         for i in self._linker.expired(own.stop):
             if i in self._tracks:
                 self._finish(i)
@@ -283,66 +317,94 @@ class Predictor:
         max_frames: int | None = None,
     ) -> VideoResult:
         """All relevant objects of a video file (or a folder of frames) for a target image
-        (a path or a PIL image).
+        (a path or a PIL image); `max_frames` stops early. See `predict_frames`."""
+        image = target if isinstance(target, Image.Image) else load_target(target)
+        frames, total = read_video(video_path, self.fps, max_frames)
+        return self.predict_frames(frames, image, total, progress, on_frame)
+
+    def predict_frames(
+        self,
+        frames: Iterable[np.ndarray],
+        target: Image.Image,
+        total: int | None = None,
+        progress: Callable[..., None] | None = None,
+        on_frame: Callable[[FrameResult], None] | None = None,
+    ) -> VideoResult:
+        """All relevant objects of a video's frames, uint8 RGB (H, W, 3) (e.g. `read_video`'s).
 
         `on_frame(FrameResult)` sees every decided frame in order (for overlays and mask
-        files); `progress(done, total)` counts decoded frames; `max_frames` stops early.
+        files), `progress(done, total)` counts decided frames; both are called from this
+        thread. Three stages overlap, each in its own thread, joined by bounded queues (memory
+        stays that of a few clips, whatever the video's length): decoding and resizing, the
+        model, and here post-processing (masks at frame size, linking, RLE, `on_frame`).
         """
-        image = target if isinstance(target, Image.Image) else load_target(target)
-        stream = self.stream(image)
-        frames, total = read_video(video_path, self.fps, max_frames)
-        done = 0
-        with contextlib.closing(_prefetch(frames, self.prepare, self.clip_len)) as items:
-            for frame, prepared in items:
-                decided = stream.push(frame, prepared)
-                done += 1
-                if on_frame:
-                    for d in decided:
-                        on_frame(d)
+        stream = self.stream(target)
+
+        def clips() -> Iterator[_Clip]:
+            prepared = _background(_prepared(frames, self.prepare), self.clip_len)
+            with contextlib.closing(prepared):
+                for frame, x in prepared:
+                    if (clip := stream._add(frame, x)) is not None:
+                        yield clip
+            if (clip := stream._last()) is not None:
+                yield clip
+
+        with contextlib.closing(_background(clips(), 1)) as outputs:
+            for clip in outputs:
+                for decided in stream._decide(clip):
+                    if on_frame:
+                        on_frame(decided)
                 if progress:
-                    progress(done, total)
-        if done == 0:
-            raise InputError(video_path, "video has no frames", "check or re-encode the video")
-        for d in stream.close():
-            if on_frame:
-                on_frame(d)
+                    progress(clip.own.stop, total)
         return stream.result()
 
 
-def _prefetch(frames: Iterator[np.ndarray], prepare: Callable, depth: int) -> Iterator[tuple]:
-    """(frame, prepare(frame)) decoded and resized `depth` frames ahead in a thread.
+def _prepared(frames: Iterable[np.ndarray], prepare: Callable) -> Iterator[tuple]:
+    """(frame, prepare(frame)) for each frame; closing this closes `frames` (a decoder)."""
+    try:
+        for frame in frames:
+            yield frame, prepare(frame)
+    finally:
+        if hasattr(frames, "close"):
+            frames.close()
 
-    ffmpeg runs in its own process and torch releases the GIL, so decoding and resizing
-    overlap the model (most on a GPU). An error in the thread is raised here; leaving the
-    loop early stops the thread and closes the decoder.
+
+def _background(items: Iterator, depth: int) -> Iterator:
+    """The items of `items`, produced in a thread at most `depth` ahead of the consumer.
+
+    ffmpeg runs in its own process and torch releases the GIL, so stages chained this way
+    overlap. An error in the thread is raised here; leaving the loop early (close the
+    generator) stops the thread, which closes `items` (a decoder, an upstream stage).
     """
-    items: queue.Queue = queue.Queue(maxsize=depth)
+    ready: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
     end = object()
 
-    def put(item) -> None:
+    def put(item) -> bool:
         while not stop.is_set():
             try:
-                return items.put(item, timeout=0.1)
+                ready.put(item, timeout=0.1)
+                return True
             except queue.Full:
                 continue
+        return False
 
     def work() -> None:
         try:
-            for frame in frames:
-                put((frame, prepare(frame)))
-                if stop.is_set():
+            for item in items:
+                if not put(item):
                     return
             put(end)
         except Exception as e:  # handed to the consumer, which raises it
             put(e)
         finally:
-            frames.close()
+            if hasattr(items, "close"):
+                items.close()
 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
     try:
-        while (item := items.get()) is not end:
+        while (item := ready.get()) is not end:
             if isinstance(item, Exception):
                 raise item
             yield item
