@@ -164,12 +164,15 @@ class TrackLinker:
 def sequence_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU over frames between mask sequences a (P, F, h, w) and b (Q, F, h, w) → (P, Q).
 
-    Σ_f |a∩b| / Σ_f |a∪b|; two sequences empty in every frame have IoU 0.
+    Σ_f |a∩b| / Σ_f |a∪b| in float32 from exact pixel counts; two sequences empty in every
+    frame have IoU 0. Counting each pair's common pixels costs P·Q passes over the bits but
+    holds no float copy of the masks (P, Q ≤ a few tens).
     """
-    fa = a.reshape(len(a), -1).astype(np.float32)
-    fb = b.reshape(len(b), -1).astype(np.float32)
-    inter = fa @ fb.T
-    union = fa.sum(1)[:, None] + fb.sum(1)[None, :] - inter
+    fa, fb = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    inter = np.array([[np.count_nonzero(p & q) for q in fb] for p in fa], np.int64)
+    inter = inter.reshape(len(a), len(b))
+    union = np.count_nonzero(fa, 1)[:, None] + np.count_nonzero(fb, 1)[None, :] - inter
+    inter, union = inter.astype(np.float32), union.astype(np.float32)
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
@@ -179,6 +182,7 @@ def _centroid(mask: np.ndarray) -> tuple[float, float]:
     From row and column counts: the integer sums are exact, so the means equal those of
     `np.nonzero`'s coordinates to the last bit, without listing every pixel.
     """
-    rows, cols = np.count_nonzero(mask, axis=1), np.count_nonzero(mask, axis=0)
+    pixels = mask.view(np.uint8)
+    rows, cols = pixels.sum(1, dtype=np.int64), pixels.sum(0, dtype=np.int64)
     area = int(rows.sum())
     return int(rows @ np.arange(len(rows))) / area, int(cols @ np.arange(len(cols))) / area
