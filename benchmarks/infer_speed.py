@@ -1,26 +1,37 @@
-"""`vois infer` speed and memory: end to end vs the bare model, peak RSS vs video length.
+"""`vois infer` speed and memory: end to end vs the bare model, live stream, peak RSS vs length.
 
-    python benchmarks/infer_speed.py                               # tiny preset on CPU
-    python benchmarks/infer_speed.py --device cuda --preset paper  # on a GPU
+    python3 benchmarks/infer_speed.py                    # tiny on CPU -> results/infer_speed.json
+    python3 benchmarks/infer_speed.py --preset paper --frames 36 --no-rss   # -> ..._paper.json
+    python3 benchmarks/infer_speed.py --device cuda --preset paper
 
-1. Speed: a generated 640x360 5 fps mp4 through `infer_video` (decode, resize, model, link,
-   RLE, JSON) against the bare model forward over the very same clips on frames decoded and
-   resized beforehand. Overhead = end-to-end time / bare time - 1 (goal <= 10 %);
-   output frames/s (goals: tiny on a 2-core CPU >= 100, paper on a GPU >= 300).
-2. Memory: peak RSS of a fresh process predicting a 360-frame and a 10,000-frame video
+1. Speed: a generated 640x360 5 fps mp4 through `infer_video` (probe, decode, resize, model,
+   post-processing, linking, RLE, JSON) against the bare model forward over the very same
+   clips on frames decoded and resized beforehand. Both run in this process with torch's
+   thread count fixed (`--threads`), one after the other (the order alternating), `--repeats`
+   times after one warm-up each. Times are medians; overhead = the median over repeats of
+   end-to-end / bare - 1 (goal <= 0.10): a load spike of a shared machine moves one pair's
+   ratio, not the figure.
+2. Stream: the same frames pushed one at a time into `Predictor.stream`, as a camera would
+   hand them: throughput when pushed as fast as it takes them, and each frame's latency from
+   a live 5 fps source = the wait for the last frame of the clip that decides it + the
+   compute of that push (median and max over frames, median over repeats).
+3. Memory: peak RSS of a fresh process predicting a 360-frame and a 10,000-frame video
    (goal: ratio <= 1.2). `--rss-model stub` (the default on CPU, where the real model would
    take an hour for 10,000 frames) swaps the network for random outputs of its shapes, so
-   the pipeline (decoding, clip buffer, linking, RLE store, JSON) is what is measured.
+   the pipeline (decoding, clip buffer, post-processing, linking, RLE store, JSON) is what
+   is measured.
 
-Random weights (seed 0): speed does not depend on training. Writes
-benchmarks/results/infer_speed.json and prints the figures.
+Random weights (seed 0): speed does not depend on training. Prints the figures and writes
+them with their provenance (benchmarks/provenance.py) to benchmarks/results/.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,7 +41,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from provenance import finish, provenance
 
+from vois_cli.atomic import write_json
 from vois_cli.checkpoint import resolve_device, save_checkpoint
 from vois_cli.config import preset
 from vois_cli.data.transforms import Geometry, resized_shape, to_model_input
@@ -40,7 +53,8 @@ from vois_cli.inference import Predictor
 from vois_cli.linking import plan_clips
 from vois_cli.models import build_model
 
-RESULTS = Path(__file__).resolve().parent / "results" / "infer_speed.json"
+RESULTS = Path(__file__).resolve().parent / "results"
+LIVE_FPS = 5  # a live source hands over one output frame every 1/5 s
 
 
 def make_video(path: Path, frames: int, width: int, height: int) -> Path:
@@ -64,6 +78,11 @@ def save_random_checkpoint(path: Path, preset_name: str) -> Path:
     config = preset(preset_name)
     model, _, _ = build_model(config)
     save_checkpoint(path, config=config.to_dict(), model=model.state_dict())
+    return path
+
+
+def make_target(path: Path) -> Path:
+    Image.new("RGB", (200, 300), (220, 30, 30)).save(path)
     return path
 
 
@@ -92,99 +111,137 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def speed(preset_name: str, device: str, frames: int, repeats: int, work: Path) -> dict:
-    """End-to-end `infer_video` vs bare model forward on the same clips, in seconds and fps."""
-    ckpt = save_random_checkpoint(work / f"{preset_name}.pt", preset_name)
-    video = make_video(work / "speed.mp4", frames, 640, 360)
-    target = work / "target.png"
-    Image.new("RGB", (200, 300), (220, 30, 30)).save(target)
-    predictor = Predictor.from_checkpoint(ckpt, device)
-    cfg = predictor.config.model
-    size = resized_shape(360, 640, cfg.short_edge, cfg.max_long_edge)
+def _timed(run) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def speed(predictor: Predictor, video: Path, target: Path, repeats: int, work: Path) -> dict:
+    """End-to-end `infer_video` vs bare model forward on the same clips, interleaved."""
+    cfg, device = predictor.config.model, predictor.device
     decoded = list(read_frames(video))
-    inputs = to_model_input(np.stack(decoded), size, Geometry.identity(360, 640))
+    height, width = decoded[0].shape[:2]
+    size = resized_shape(height, width, cfg.short_edge, cfg.max_long_edge)
+    inputs = to_model_input(np.stack(decoded), size, Geometry.identity(height, width))
     image = np.asarray(Image.open(target).convert("RGB"))
-    target_input = to_model_input(image[None], resized_shape(300, 200, cfg.short_edge,
-                                  cfg.max_long_edge), Geometry.identity(300, 200))  # fmt: skip
-    target_input = target_input.to(predictor.device)
+    target_size = resized_shape(*image.shape[:2], cfg.short_edge, cfg.max_long_edge)
+    target_input = to_model_input(image[None], target_size, Geometry.identity(*image.shape[:2]))
+    target_input = target_input.to(device)
     clips = plan_clips(len(decoded), predictor.clip_len, predictor.overlap)
 
-    def bare() -> float:
-        _sync(predictor.device)
-        start = time.perf_counter()
+    def bare() -> None:
         with torch.inference_mode():
             for clip in clips:
-                predictor.model(inputs[list(clip.frames)][None].to(predictor.device), target_input)
-        _sync(predictor.device)
-        return time.perf_counter() - start
+                predictor.model(inputs[list(clip.frames)][None].to(device), target_input)
+        _sync(device)
 
-    def end_to_end() -> float:
-        start = time.perf_counter()
+    def end_to_end() -> None:
         infer_video(video, target, work / "speed.json", predictor)
-        return time.perf_counter() - start
 
-    bare()  # warm-up: allocator, kernels, caches
-    # interleaved, best of `repeats`: a shared machine's load spikes hit both alike
-    times = [(bare(), end_to_end()) for _ in range(repeats)]
-    bare_s, end_to_end_s = min(t[0] for t in times), min(t[1] for t in times)
+    bare(), end_to_end()  # warm-up: allocator, kernels, caches, page cache
+    runs = []
+    for r in range(repeats):
+        if r % 2 == 0:
+            b = _timed(bare)
+            runs.append((b, _timed(end_to_end)))
+        else:
+            e = _timed(end_to_end)
+            runs.append((_timed(bare), e))
+    bare_s = statistics.median(b for b, _ in runs)
+    end_to_end_s = statistics.median(e for _, e in runs)
+    n = len(decoded)
     return {
-        "preset": preset_name,
-        "device": str(predictor.device),
-        "video": "640x360 mp4, 5 fps",
-        "frames": len(decoded),
-        "repeats": repeats,
+        "video": f"{width}x{height} mp4, 5 fps",
+        "frames": n,
+        "input_size": list(size),
         "clips": len(clips),
         "clip_len": predictor.clip_len,
         "overlap": predictor.overlap,
+        "repeats": repeats,
         "bare_model_s": round(bare_s, 3),
         "end_to_end_s": round(end_to_end_s, 3),
-        "bare_model_fps": round(len(decoded) / bare_s, 1),
-        "end_to_end_fps": round(len(decoded) / end_to_end_s, 1),
-        "overhead": round(end_to_end_s / bare_s - 1, 3),
+        "bare_model_fps": round(n / bare_s, 1),
+        "end_to_end_fps": round(n / end_to_end_s, 1),
+        "overhead": round(statistics.median(e / b for b, e in runs) - 1, 3),
+        "bare_model_s_runs": [round(b, 3) for b, _ in runs],
+        "end_to_end_s_runs": [round(e, 3) for _, e in runs],
     }
 
 
-def peak_rss(video: Path, ckpt: Path, device: str, stub: bool, out: Path) -> tuple[float, float]:
+def stream(predictor: Predictor, video: Path, target: Path, repeats: int) -> dict:
+    """`Predictor.stream` fed decoded frames one at a time: throughput and live latency."""
+    frames = list(read_frames(video))
+    image = Image.open(target).convert("RGB")
+
+    def once() -> tuple[float, list[float]]:
+        live = predictor.stream(image)
+        pushes, decided_at = [], {}
+        for f, frame in enumerate(frames):
+            start = time.perf_counter()
+            decided = live.push(frame)
+            pushes.append(time.perf_counter() - start)
+            decided_at.update((d.index, f) for d in decided)
+        start = time.perf_counter()
+        tail = live.close()
+        pushes.append(time.perf_counter() - start)  # close: the last clip, "pushed" at the end
+        decided_at.update((d.index, len(frames)) for d in tail)
+        last = len(frames) - 1
+        latency = [(min(k, last) - f) / LIVE_FPS + pushes[k] for f, k in sorted(decided_at.items())]
+        return sum(pushes), latency
+
+    once()  # warm-up
+    runs = [once() for _ in range(repeats)]
+    total = statistics.median(t for t, _ in runs)
+    return {
+        "frames": len(frames),
+        "repeats": repeats,
+        "throughput_fps": round(len(frames) / total, 1),
+        "latency_s_median": round(statistics.median(statistics.median(x) for _, x in runs), 3),
+        "latency_s_max": round(statistics.median(max(x) for _, x in runs), 3),
+        "latency_note": f"live {LIVE_FPS} fps source: wait for the deciding clip + its compute",
+    }
+
+
+def peak_rss(video: Path, ckpt: Path, args, stub: bool, out: Path) -> tuple[float, float]:
     """(peak, final) RSS in MiB of a fresh process running `infer_video` on `video`.
 
     The peak includes loading torch and the model; the final RSS shows what the run kept.
     """
     command = [sys.executable, __file__, "--rss-child", str(video), "--checkpoint", str(ckpt)]
-    command += ["--device", device, "--json-out", str(out)] + (["--stub"] if stub else [])
+    command += ["--device", args.device, "--threads", str(args.threads), "--json-out", str(out)]
+    command += ["--stub"] if stub else []
     run = subprocess.run(command, capture_output=True, text=True, check=True)
     peak, end = run.stdout.strip().splitlines()[-1].split()
     return float(peak), float(end)
 
 
-def rss_child(video: str, ckpt: str, device: str, stub: bool, out: str) -> None:
-    predictor = Predictor.from_checkpoint(ckpt, device)
-    if stub:
+def rss_child(args) -> None:
+    predictor = Predictor.from_checkpoint(args.checkpoint, args.device)
+    if args.stub:
         predictor.model = StubModel(predictor.config.model.num_queries).to(predictor.device)
-    target = Path(out).with_suffix(".png")
-    Image.new("RGB", (200, 300), (220, 30, 30)).save(target)
-    infer_video(video, target, out, predictor)
+    target = make_target(Path(args.json_out).with_suffix(".png"))
+    infer_video(args.rss_child, target, args.json_out, predictor)
     status = Path("/proc/self/status").read_text()
     end = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, end / 1024)
 
 
-def memory(preset_name: str, device: str, lengths: list[int], stub: bool, work: Path) -> dict:
-    ckpt = work / f"{preset_name}.pt"
-    if not ckpt.exists():
-        save_random_checkpoint(ckpt, preset_name)
+def memory(ckpt: Path, args, stub: bool, work: Path) -> dict:
     rss = {}
-    for frames in lengths:
+    for frames in args.rss_frames:
         video = make_video(work / f"rss{frames}.mp4", frames, 320, 180)
         start = time.perf_counter()
-        rss[frames] = peak_rss(video, ckpt, device, stub, work / f"rss{frames}.json")
+        rss[frames] = peak_rss(video, ckpt, args, stub, work / f"rss{frames}.json")
         seconds = time.perf_counter() - start
         print(f"  {frames} frames: peak, final RSS {rss[frames]} MiB ({seconds:.0f} s)")
+    short, long = args.rss_frames
     return {
-        "rss_model": "stub (random outputs of the preset's shapes)" if stub else preset_name,
+        "rss_model": "stub (random outputs of the preset's shapes)" if stub else args.preset,
         "rss_video": "320x180 mp4, 5 fps",
         "peak_rss_mib": {str(k): round(v[0], 1) for k, v in rss.items()},
         "final_rss_mib": {str(k): round(v[1], 1) for k, v in rss.items()},
-        "rss_ratio": round(rss[lengths[-1]][0] / rss[lengths[0]][0], 3),
+        "rss_ratio": round(rss[long][0] / rss[short][0], 3),
     }
 
 
@@ -192,31 +249,47 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
     parser.add_argument("--frames", type=int, default=96, help="frames of the speed video")
-    parser.add_argument("--repeats", type=int, default=3, help="speed runs, best taken")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved runs, median taken")
     parser.add_argument("--rss-frames", type=int, nargs=2, default=[360, 10_000])
+    parser.add_argument("--no-rss", action="store_true", help="skip the memory figures")
     parser.add_argument("--rss-model", choices=["stub", "real"], default=None,
                         help="default: stub on CPU, real on CUDA")  # fmt: skip
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, help="default: results/infer_speed[_PRESET].json")
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
     parser.add_argument("--json-out", help=argparse.SUPPRESS)
     parser.add_argument("--stub", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     if args.rss_child:
-        rss_child(args.rss_child, args.checkpoint, args.device, args.stub, args.json_out)
+        rss_child(args)
         return
+    suffix = "" if args.preset == "tiny" else f"_{args.preset}"
+    out = args.out or RESULTS / f"infer_speed{suffix}.json"
     device = str(resolve_device(args.device))
     stub = (args.rss_model or ("real" if device.startswith("cuda") else "stub")) == "stub"
+    inputs = {k: v for k, v in vars(args).items() if k in ("preset", "device", "threads",
+              "frames", "repeats", "rss_frames", "no_rss", "rss_model")}  # fmt: skip
+    meta = provenance(inputs, torch.get_num_threads())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        figures = speed(args.preset, device, args.frames, args.repeats, work)
-        print(json.dumps(figures, indent=2))
-        figures.update(memory(args.preset, device, args.rss_frames, stub, work))
-    figures["torch_threads"] = torch.get_num_threads()
+        ckpt = save_random_checkpoint(work / f"{args.preset}.pt", args.preset)
+        video = make_video(work / "speed.mp4", args.frames, 640, 360)
+        target = make_target(work / "target.png")
+        predictor = Predictor.from_checkpoint(ckpt, device)
+        figures = {"preset": args.preset, "device": device}
+        figures["speed"] = speed(predictor, video, target, args.repeats, work)
+        print(json.dumps(figures, indent=2), flush=True)
+        figures["stream"] = stream(predictor, video, target, args.repeats)
+        print(json.dumps(figures["stream"], indent=2), flush=True)
+        meta = finish(meta)  # the load during the speed figures; memory runs apart
+        if not args.no_rss:
+            figures["memory"] = memory(ckpt, args, stub, work)
+    figures = {"meta": meta, **figures}
     print(json.dumps(figures, indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    write_json(out, figures, indent=2)
 
 
 if __name__ == "__main__":
