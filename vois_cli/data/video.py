@@ -196,7 +196,18 @@ def save_frames(
     a video that decodes to fewer frames than probed is an `InputError`.
     """
     path, folder = Path(path), Path(folder)
-    info = info or probe(path)
+    cmd, count = save_frames_command(path, folder, rate, limit, info or probe(path), quality)
+    run = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+    written = sum(1 for _ in folder.glob("*.jpg"))
+    if run.returncode != 0 or written != count:
+        raise _unreadable(path, run.stderr or f"decoded {written} of {count} frames")
+    return count
+
+
+def save_frames_command(
+    path: Path, folder: Path, rate: int | None, limit: int | None, info: VideoInfo, quality: int
+) -> tuple[list[str], int]:
+    """The one ffmpeg command `save_frames` runs, and the number of frames it writes."""
     stream, count = _selected(path, info, rate, limit)
     cmd = (
         stream.output(
@@ -208,11 +219,7 @@ def save_frames(
         .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
         .compile(cmd=_binary())
     )
-    run = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
-    written = sum(1 for _ in folder.glob("*.jpg"))
-    if run.returncode != 0 or written != count:
-        raise _unreadable(path, run.stderr or f"decoded {written} of {count} frames")
-    return count
+    return cmd, count
 
 
 class VideoWriter:
