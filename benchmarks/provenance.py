@@ -11,7 +11,7 @@ a measurement and completed by `finish()` after it:
                          "load_after": [1.0, 1.0, 0.6], "other_cpu": 0.42},
              "wall_s": 123.4}
 
-`dirty` lists the tracked library and benchmark files that differed from the commit.
+`dirty` lists the tracked library and benchmark code files that differed from the commit.
 `other_cpu` is the share of the machine's CPU time that other processes used while the
 figures were measured (Linux /proc/stat minus this process and its children): 0 is a quiet
 machine; 0.5 means other jobs kept half of the cores busy, so times may be inflated.
@@ -55,8 +55,8 @@ def _own_cpu_s() -> float:
 
 
 def commit() -> tuple[str, list[str]]:
-    """HEAD's sha and the tracked vois_cli/ and benchmarks/ files that differ from it."""
-    changed = _git("status", "--porcelain", "--untracked-files=no", "vois_cli", "benchmarks")
+    """HEAD's sha and the tracked library and benchmark code files that differ from it."""
+    changed = _git("status", "--porcelain", "--untracked-files=no", "vois_cli", "benchmarks/*.py")
     return _git("rev-parse", "HEAD") or "unknown", sorted(line[3:] for line in changed.splitlines())
 
 
