@@ -4,15 +4,14 @@ lower-scoring objects out of both, and the overlay blends each shown mask in its
 under the target inset. One clip of T = 8 frames, so each object's running score is final."""
 
 import json
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from vois_cli.cli import main
 from vois_cli.data.video import VideoWriter, read_frames
 from vois_cli.data.ytvis import decode_rle
+from vois_cli.infer_files import infer_video
 from vois_cli.overlay import ALPHA, colour, draw, target_inset
 
 WIDTH, HEIGHT, FRAMES = 96, 64, 8
@@ -33,17 +32,10 @@ def inputs(tmp_path_factory):
 
 
 def _infer(tiny_checkpoint, inputs, out, threshold):
-    """Run `vois infer` with every output into folder `out`; the JSON's objects."""
+    """`vois infer`'s work (`infer_video`) with every output into folder `out`; its JSON."""
     video, target = inputs
-    argv = ["vois", "infer", video, "--target", target, "--checkpoint", tiny_checkpoint]
-    argv += ["--out", out / "p.json", "--overlay", out / "o.mp4", "--masks", out / "m"]
-    argv += ["--threshold", threshold, "--device", "cpu"]
-    mp = pytest.MonkeyPatch()
-    mp.setattr(sys, "argv", list(map(str, argv)))
-    with pytest.raises(SystemExit) as exit_:
-        main()
-    mp.undo()
-    assert exit_.value.code == 0
+    outputs = {"overlay": out / "o.mp4", "masks": out / "m", "threshold": threshold}
+    infer_video(video, target, out / "p.json", tiny_checkpoint, "cpu", **outputs)
     return json.loads((out / "p.json").read_text())
 
 
