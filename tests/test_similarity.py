@@ -103,3 +103,29 @@ def test_every_option_off_builds_the_model_without_its_parts():
 def test_bad_memory_stride_fails():
     with pytest.raises(ValueError, match="memory_stride is 16 or 32"):
         build_model(preset("tiny", model={"memory_stride": 8}))
+
+
+def test_dot_mask_head_masks_are_query_pixel_dot_products():
+    cfg = preset("tiny", model={"mask_head": "dot"}).model
+    torch.manual_seed(0)
+    model = build_model(cfg)[0].eval()
+    head = model.mask_head
+    with torch.no_grad():
+        out = model(torch.randn(1, 8, 3, 64, 96), torch.randn(1, 3, 64, 64))
+    assert out["pred_masks"].shape == (1, 4, 8, 16, 24)
+    # the same query vector in two frames of identical features gives identical masks
+    hs = torch.randn(1, 1, 1, cfg.hidden_dim).expand(1, 2, 1, -1)
+    feats = [torch.randn(1, 1, 16 // s, 24 // s, c).expand(1, 2, -1, -1, -1)
+             for s, c in zip((1, 2, 4), (24, 48, 96), strict=True)]  # fmt: skip
+    memory = torch.randn(1, 1, 2, 3, cfg.hidden_dim).expand(1, 2, -1, -1, -1)
+    with torch.no_grad():
+        masks = head(hs, memory, None, feats)
+    assert masks.shape == (1, 1, 2, 16, 24)
+    assert torch.allclose(masks[0, 0, 0], masks[0, 0, 1])
+    # and scaling the query MLP's last layer scales the logits: masks are linear in the query
+    with torch.no_grad():
+        head.query.layers[-1].weight.mul_(2)
+        head.query.layers[-1].bias.mul_(2)
+        assert torch.allclose(head(hs, memory, None, feats), 2 * masks, atol=1e-5)
+    with pytest.raises(ValueError, match="unknown mask_head"):
+        build_model(preset("tiny", model={"mask_head": "unet"}))

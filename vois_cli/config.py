@@ -47,6 +47,9 @@ class ModelConfig:
     # mask head widths are mask_dim / 2, 4, 8, 16, 32 (VisTR: mask_dim = hidden_dim = 384)
     mask_dim: int = 384
     mask_deform: bool = True  # VisTR's deformable 3×3 conv at stride 4; False: a plain conv
+    # "vistr": VisTR's head (the paper); "dot": MaskFormer's query · pixel-embedding masks at
+    # stride 4 from a small FPN, mask_dim / 4 wide (models/dot_mask_head.py, a deviation)
+    mask_head: str = "vistr"
     dim_feedforward: int = 2048
     # decoder input: False = zeros (DETR, VisTR); True = a learned content vector per query
     # (Deformable DETR), so that queries differ from the first layer on

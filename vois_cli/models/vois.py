@@ -21,6 +21,7 @@ from vois_cli.models.backbone import DualPathSwin
 from vois_cli.models.baselines import VisTRR50Backbone
 from vois_cli.models.criterion import SetCriterion
 from vois_cli.models.decoder import Decoder
+from vois_cli.models.dot_mask_head import DotMaskHead
 from vois_cli.models.mask_head import MaskHead
 from vois_cli.models.matcher import as_sequences
 from vois_cli.models.mlp import MLP
@@ -30,6 +31,7 @@ from vois_cli.models.proposals import TokenProposals
 from vois_cli.models.similarity import CHANNELS as SIMILARITY_CHANNELS
 
 BACKBONES = {"vois": DualPathSwin, "vistr_r50": VisTRR50Backbone}
+MASK_HEADS = {"vistr": MaskHead, "dot": DotMaskHead}
 
 
 class VOIS(nn.Module):
@@ -59,7 +61,11 @@ class VOIS(nn.Module):
         self.decoder = Decoder(cfg)
         self.class_embed = nn.Linear(d, 2)
         self.bbox_embed = MLP(d, d, 4, 3)
-        self.mask_head = MaskHead(cfg, backbone.feature_channels)
+        if cfg.mask_head not in MASK_HEADS:
+            raise ValueError(
+                f"unknown mask_head {cfg.mask_head!r}; choose one of {', '.join(MASK_HEADS)}"
+            )
+        self.mask_head = MASK_HEADS[cfg.mask_head](cfg, backbone.feature_channels)
         self.proposals = TokenProposals(d, cfg.num_queries) if cfg.two_stage else None
 
     def forward(self, video: Tensor, target: Tensor | None = None) -> dict:

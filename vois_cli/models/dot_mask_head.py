@@ -1,0 +1,62 @@
+"""Dot-product masks (MaskFormer / Mask2Former), a lighter alternative to VisTR's mask head.
+
+A small FPN turns the memory E and the backbone's stride-16, 8 and 4 features into one
+per-pixel embedding map per frame at stride 4; each query's mask in its own frame is the dot
+product of an MLP of the query with that frame's embeddings. Every pixel and every proposal
+shares the same decoder, so the head costs one FPN per frame instead of VisTR's per-proposal
+2D and 3D convolutions, and the query alone says which object its mask is: from scratch it
+learns in far fewer steps than the VisTR head (docs/training-notes.md).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vois_cli.config import ModelConfig
+from vois_cli.models.mlp import MLP
+
+GROUPS = 8  # GroupNorm groups of the FPN blocks
+
+
+def _block(width: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(width, width, 3, padding=1), nn.GroupNorm(GROUPS, width), nn.ReLU()
+    )
+
+
+class DotMaskHead(nn.Module):
+    """Mask logits = MLP(query) · pixel embedding of the query's frame, at stride 4."""
+
+    def __init__(self, cfg: ModelConfig, feature_channels: tuple[int, int, int] | list[int]):
+        super().__init__()
+        d, width = cfg.hidden_dim, cfg.mask_dim // 4
+        self.lateral = nn.ModuleList(
+            nn.Conv2d(c, width, 1) for c in (d, *reversed(tuple(feature_channels)))
+        )
+        self.smooth = nn.ModuleList(_block(width) for _ in self.lateral)
+        self.pixel = nn.Conv2d(width, width, 1)
+        self.query = MLP(d, d, width, 3)
+
+    def forward(
+        self,
+        hs: Tensor,
+        memory: Tensor,
+        pos: Tensor,
+        features: list[Tensor],
+        boxes: Tensor | None = None,
+    ) -> Tensor:
+        """hs (B, T, n, d) last decoder layer; memory E (B, T, h, w, d); features [f1, f2, f3]
+        channels-last (B, T, h_s, w_s, C_s) at strides 4, 8, 16 -> mask logits
+        (B, n, T, h_1, w_1). `pos` and `boxes` are unused (the VisTR head's signature)."""
+        b, t, n, _ = hs.shape
+        x = None
+        for level, f in enumerate([memory, *reversed(features)]):
+            lat = self.lateral[level](f.flatten(0, 1).permute(0, 3, 1, 2))  # (BT, width, ., .)
+            if x is not None:
+                lat = lat + F.interpolate(x, size=lat.shape[-2:], mode="nearest")
+            x = self.smooth[level](lat)
+        pixels = self.pixel(x).unflatten(0, (b, t))  # (B, T, width, h1, w1)
+        queries = self.query(hs)  # (B, T, n, width)
+        return torch.einsum("btnc,btchw->bnthw", queries, pixels)
