@@ -264,6 +264,7 @@ def provenance_line(meta: dict | None) -> str:
     m = meta.get("machine", {})
     dirty = f" with uncommitted changes to {', '.join(meta['dirty'])}" if meta.get("dirty") else ""
     threads = m.get("torch_threads") or m.get("OMP_NUM_THREADS") or "?"
+    threads = f"{threads} torch thread{'' if str(threads) == '1' else 's'}"
     others = m.get("other_cpu")
     busy = (
         "other processes' share of the CPU not measured"
@@ -274,7 +275,7 @@ def provenance_line(meta: dict | None) -> str:
     return (
         f"Measured at commit `{meta.get('commit', '?')[:9]}`{dirty} on {meta.get('date', '?')} "
         f"by `{meta.get('command', '?')}` on {m.get('platform', '?')} with {m.get('cores', '?')} "
-        f"cores and {threads} torch threads; {busy} (load average "
+        f"cores and {threads}; {busy} (load average "
         f"{_value(m.get('load_before'))} before, {_value(m.get('load_after'))} after)"
         + (f"; inputs: {inputs}." if inputs else ".")
     )
