@@ -300,7 +300,7 @@ def results_md(results: dict[str, dict], runs: list[dict]) -> str:
     if runs:
         text += ["Runs:", "", *runs_table(runs), ""]
     text += [
-        "The `vistr_r50` row (paper Table 2) needs a GPU: a training step of it takes ~30 s on",
+        "A `vistr_r50` row (paper Table 2) needs a GPU: a training step of it takes ~30 s on",
         "the 2-core CPU, ≈ 19 h per seed. What a perfect model could score at each preset's",
         "input size and feature stride is `mask_ceiling` below.",
         "",
