@@ -1,24 +1,25 @@
-"""Where `vois infer`'s time goes, per part of the pipeline, sampled by py-spy.
+"""Where `vois infer`'s CPU time goes, per part of the pipeline.
 
-    pip install py-spy                                   # a sampling profiler, not a dependency
-    python3 benchmarks/infer_profile.py --stage after    # the library as checked out
+    python3 benchmarks/infer_profile.py --stage after     # the library as checked out
     PYTHONPATH=/tmp/old python3 benchmarks/infer_profile.py --stage before --library-commit SHA
 
-A child process loads a seed-0 random model, warms up on the infer_speed.py video (640x360,
-5 fps), then attaches py-spy to itself and runs `infer_video` `--repeats` times. Every
-sample of every thread of the pipeline is put in the part its innermost library frame
-belongs to: decode (reading frames from ffmpeg's pipe, so also waiting for ffmpeg), probe,
-resize, forward, upsample and threshold (the post-processor's resize of the mask logits to
-the frame size, and the rest of it), RLE, linking, JSON, bookkeeping (the predictor's own
-loops), other; samples of a thread waiting on a queue, a lock or another thread are idle
-time, not a part. A torch op running on several threads counts once (the calling thread's
-time): these are thread-seconds, not CPU-seconds.
+A seed-0 random model predicts the infer_speed.py video (640x360, 5 fps) through
+`infer_video` `--repeats` times after a warm-up, with the library's entry points wrapped so
+each call adds its thread's CPU time (`time.thread_time`) to its part: decode (frames read
+from ffmpeg's pipe), probe, resize (`Predictor.prepare`), forward (the model), upsample
+(the post-processor's resize of the mask logits to the frame size), threshold (the rest of
+the post-processor), RLE, linking, JSON (validation and writing). ffmpeg's processes are a
+part of their own; `other` is the rest of the process's CPU time (the predictor's loops,
+threads and queues, the interpreter). CPU time, unlike wall time, hardly moves when other
+jobs share the cores, and it is what a CPU-bound machine pays. With `--threads` above 1 a
+torch op's helper threads are counted in `other`, not in its part: profile with 1.
 
-Rows of one stage: `seconds` per run in each part, `share` of the stage's total. `runs`
-holds per stage the wall time of each run (threads overlap, so the parts can add up to
-more), the idle thread-seconds, ffmpeg's own CPU seconds (a process py-spy does not see),
-the library commit and the load. Writes benchmarks/results/infer_profile.json, replacing
-the rows of `--stage` and keeping the other stage's.
+Rows of one stage: `seconds` of CPU per run in each part, `share` of the process's total.
+`runs` holds per stage the wall and CPU time per run, the library commit and the load.
+Writes benchmarks/results/infer_profile.json, replacing the rows of `--stage` and keeping
+the other stage's. Wrapping only works on the entry points both the old and the new
+library have: Predictor.prepare/.model/.postprocess, read_frames, probe, encode_rle,
+TrackLinker.link.
 """
 
 from __future__ import annotations
@@ -26,13 +27,10 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
 import resource
-import shutil
-import signal
-import subprocess
-import sys
+import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -40,115 +38,145 @@ import torch
 from infer_speed import make_target, make_video, save_random_checkpoint
 from provenance import finish, provenance
 
+import vois_cli
+import vois_cli.infer_files as infer_files
+import vois_cli.inference as inference
+import vois_cli.linking as linking
+import vois_cli.models.postprocess as postprocess
 from vois_cli.atomic import write_json
+from vois_cli.data import video as video_io
 
 RESULTS = Path(__file__).resolve().parent / "results" / "infer_profile.json"
-PARTS = ("decode", "probe", "resize", "forward", "upsample", "threshold",
-         "RLE", "linking", "JSON", "bookkeeping", "other")  # fmt: skip
+PARTS = ("ffmpeg", "decode", "probe", "resize", "forward", "upsample", "threshold", "RLE",
+         "linking", "JSON", "other")  # fmt: skip
 
 
-def part(stack: list[str]) -> str | None:
-    """The part of one sampled stack (frames `function (file:line)`, outermost first); "wait"
-    for a thread waiting on a queue, lock or thread, None outside the pipeline."""
-    if not any("vois_cli/" in frame for frame in stack):
-        return None  # the profiled process between runs
-    leaf = stack[-1].partition(" (")[2].rsplit(":", 1)[0] if stack else ""
-    if leaf in ("threading.py", "queue.py"):
-        return "wait"
-    interpolating = False
-    for frame in reversed(stack):
-        function, _, where = frame.partition(" (")
-        path = where.rsplit(":", 1)[0]
-        interpolating |= function == "interpolate" and path.endswith("torch/nn/functional.py")
-        if "vois_cli/" not in path:
-            if path.startswith("json/"):
-                return "JSON"
-            continue
-        name = path.split("vois_cli/", 1)[1]
-        if name == "models/postprocess.py":
-            return "upsample" if interpolating else "threshold"
-        if name.startswith("models/"):
-            return "forward"
-        if name == "data/ytvis.py":
-            return "RLE" if function in ("encode_rle", "encode") else "JSON"
-        if name == "linking.py":
-            return "linking"
-        if name == "data/video.py":
-            return "probe" if function == "probe" else "decode"
-        if name == "data/transforms.py" or function.endswith("prepare"):
-            return "resize"
-        if name in ("infer_files.py", "atomic.py"):
-            return "JSON"
-        if name == "inference.py":
-            return "bookkeeping"
-    return "other"
+class Clock:
+    """CPU seconds per part, added from any thread."""
+
+    def __init__(self):
+        self.seconds: collections.Counter = collections.Counter()
+        self._lock = threading.Lock()
+        self.inside: dict[int, str] = {}  # thread -> part it is timing (nested calls count once)
+
+    def add(self, part: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[part] += seconds
+
+    def wrap(self, part: str, function):
+        def timed(*args, **kwargs):
+            me = threading.get_ident()
+            if me in self.inside:
+                return function(*args, **kwargs)
+            self.inside[me], start = part, time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.add(part, time.thread_time() - start)
+                del self.inside[me]
+
+        return timed
+
+    def wrap_frames(self, read_frames):
+        def timed(*args, **kwargs):
+            frames = read_frames(*args, **kwargs)
+            try:
+                while True:
+                    start = time.thread_time()
+                    try:
+                        frame = next(frames)
+                    except StopIteration:
+                        return
+                    finally:
+                        self.add("decode", time.thread_time() - start)
+                    yield frame
+            finally:
+                frames.close()
+
+        return timed
 
 
-def child(args) -> None:
-    """Runs in the profiled process: warm-up, then py-spy on itself over the timed runs."""
-    from vois_cli.infer_files import infer_video
-    from vois_cli.inference import Predictor
+class _Timed:
+    """A module namespace whose `name` function is timed; every other attribute passes on."""
 
-    torch.set_num_threads(args.threads)
-    work = Path(args.child)
-    predictor = Predictor.from_checkpoint(work / "model.pt", "cpu")
-    video, target = work / "video.mp4", work / "target.png"
-    infer_video(video, target, work / "warm.json", predictor)
-    spy = subprocess.Popen(
-        ["py-spy", "record", "--pid", str(os.getpid()), "--threads", "--idle",
-         "--rate", str(args.rate),
-         "--format", "raw", "--output", str(work / "samples.txt"), "--nonblocking"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    time.sleep(2)  # py-spy attaches
-    ffmpeg_cpu = _children_cpu()
-    walls = []
-    for r in range(args.repeats):
-        start = time.perf_counter()
-        infer_video(video, target, work / f"run{r}.json", predictor)
-        walls.append(time.perf_counter() - start)
-    ffmpeg_cpu = _children_cpu() - ffmpeg_cpu
-    spy.send_signal(signal.SIGINT)
-    _, stderr = spy.communicate(timeout=60)
-    if not (work / "samples.txt").is_file():
-        raise RuntimeError(f"py-spy wrote no samples: {stderr.decode().strip()}")
-    json.dump({"walls": walls, "ffmpeg_cpu_s": ffmpeg_cpu}, sys.stdout)
+    def __init__(self, module, name: str, wrapped):
+        self._module, self._name, self._wrapped = module, name, wrapped
+
+    def __getattr__(self, attr):
+        return self._wrapped if attr == self._name else getattr(self._module, attr)
+
+
+def instrument(predictor, clock: Clock) -> None:
+    """Wrap the library's entry points (see the module docstring) for `clock`."""
+    predictor.prepare = clock.wrap("resize", predictor.prepare)
+    model, post = predictor.model, predictor.postprocess
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, *args):
+            return clock.wrap("forward", self.model)(*args)
+
+    predictor.model = Model()
+    predictor.postprocess = clock.wrap("threshold", post)
+    F = postprocess.F
+
+    def interpolate(*args, **kwargs):  # inside "threshold": time it apart
+        start = time.thread_time()
+        try:
+            return F.interpolate(*args, **kwargs)
+        finally:
+            seconds = time.thread_time() - start
+            clock.add("upsample", seconds)
+            clock.add("threshold", -seconds)
+
+    postprocess.F = _Timed(F, "interpolate", interpolate)
+    video_io.read_frames = clock.wrap_frames(video_io.read_frames)
+    video_io.probe = clock.wrap("probe", video_io.probe)
+    inference.encode_rle = clock.wrap("RLE", inference.encode_rle)
+    linking.TrackLinker.link = clock.wrap("linking", linking.TrackLinker.link)
+    infer_files.validate_predictions = clock.wrap("JSON", infer_files.validate_predictions)
+    infer_files.json = _Timed(json, "dumps", clock.wrap("JSON", json.dumps))
 
 
 def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # ffmpeg runs, once they are reaped
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # ffmpeg runs, once reaped
     return usage.ru_utime + usage.ru_stime
 
 
 def profile(args, work: Path) -> tuple[list[dict], dict]:
-    save_random_checkpoint(work / "model.pt", args.preset)
-    make_video(work / "video.mp4", args.frames, 640, 360)
-    make_target(work / "target.png")
-    command = [sys.executable, __file__, "--child", str(work), "--threads", str(args.threads)]
-    command += ["--repeats", str(args.repeats), "--rate", str(args.rate)]
-    run = subprocess.run(command, capture_output=True, text=True)
-    if run.returncode != 0:
-        raise RuntimeError(f"profiled child failed:\n{run.stderr}")
-    timing = json.loads(run.stdout)
-    samples: collections.Counter = collections.Counter()
-    for line in (work / "samples.txt").read_text().splitlines():
-        stack, count = line.rsplit(" ", 1)
-        samples[part(stack.split(";")[1:])] += int(count)
-    seconds = {p: n / args.rate / args.repeats for p, n in samples.items() if p}
-    waiting = seconds.pop("wait", 0.0)
-    total = sum(seconds.values())
+    torch.set_num_threads(args.threads)
+    ckpt = save_random_checkpoint(work / "model.pt", args.preset)
+    video = make_video(work / "video.mp4", args.frames, 640, 360)
+    target = make_target(work / "target.png")
+    predictor = inference.Predictor.from_checkpoint(ckpt, "cpu")
+    infer_files.infer_video(video, target, work / "warm.json", predictor)
+    clock = Clock()
+    instrument(predictor, clock)
+    walls, cpus, ffmpeg = [], [], 0.0
+    for r in range(args.repeats):
+        start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
+        infer_files.infer_video(video, target, work / f"run{r}.json", predictor)
+        ffmpeg += _children_cpu() - children
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu + _children_cpu() - children)
+    seconds = {p: s / args.repeats for p, s in clock.seconds.items()}
+    seconds["ffmpeg"] = ffmpeg / args.repeats
+    total = sum(cpus) / args.repeats
+    seconds["other"] = total - sum(seconds.values())
     rows = [
-        {"stage": args.stage, "part": p, "seconds": round(seconds[p], 4),
-         "share": round(seconds[p] / total, 4)}
+        {"stage": args.stage, "part": p, "seconds": round(max(seconds[p], 0.0), 4),
+         "share": round(max(seconds[p], 0.0) / total, 4)}
         for p in PARTS if p in seconds
     ]  # fmt: skip
-    walls = sorted(timing["walls"])
     summary = {
-        "end_to_end_s_median": round(walls[len(walls) // 2], 3),
-        "end_to_end_s_runs": [round(w, 3) for w in timing["walls"]],
-        "parts_total_s": round(total, 3),
-        "waiting_s": round(waiting, 3),
-        "ffmpeg_cpu_s": round(timing["ffmpeg_cpu_s"] / args.repeats, 3),
+        "frames": args.frames,
+        "end_to_end_s_median": round(statistics.median(walls), 3),
+        "end_to_end_s_runs": [round(w, 3) for w in walls],
+        "cpu_s_median": round(statistics.median(cpus), 3),
+        "cpu_s_runs": [round(c, 3) for c in cpus],
     }
     return rows, summary
 
@@ -157,26 +185,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", choices=["before", "after"], default="after")
     parser.add_argument("--preset", default="tiny")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (see above)")
     parser.add_argument("--frames", type=int, default=96)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--rate", type=int, default=250, help="samples per second")
     parser.add_argument("--library-commit", help="commit of the vois_cli on PYTHONPATH")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        child(args)
-        return
-    if shutil.which("py-spy") is None:
-        sys.exit("infer_profile.py needs py-spy: pip install py-spy")
     inputs = {k: getattr(args, k) for k in ("stage", "preset", "threads", "frames", "repeats")}
     meta = provenance(inputs, args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         rows, summary = profile(args, Path(tmp))
     meta = finish(meta)
-    import vois_cli
-
     summary = {
         "library_commit": args.library_commit or meta["commit"],
         "library": str(Path(vois_cli.__file__).parent),
@@ -191,7 +210,7 @@ def main() -> None:
     runs = old.get("runs", {}) | {args.stage: summary}
     write_json(args.out, {"meta": meta, "rows": rows, "runs": runs}, indent=1)
     for r in rows:
-        print(f"{r['stage']:7s} {r['part']:16s} {r['seconds']:8.3f} s {100 * r['share']:5.1f} %")
+        print(f"{r['stage']:7s} {r['part']:10s} {r['seconds']:8.3f} s {100 * r['share']:5.1f} %")
     print(json.dumps(runs, indent=1))
 
 
