@@ -47,20 +47,26 @@ def draw(
     Masks are blended at ALPHA, then each object's "id score" label is written at the top
     left of its mask's box, and `inset` (see `target_inset`) is pasted in the top-right corner.
     """
-    out = frame.astype(np.float32)
-    for track_id, _, mask in objects:
-        out[mask] = (1 - ALPHA) * out[mask] + ALPHA * np.array(colour(track_id), np.float32)
-    image = Image.fromarray(out.round().astype(np.uint8))
+    out = frame.copy()
+    if objects:  # blend in float32 the pixels under some mask only, rounded once at the end
+        covered = np.logical_or.reduce([mask for _, _, mask in objects])
+        pixels = frame[covered].astype(np.float32)
+        for track_id, _, mask in objects:
+            under = mask[covered]
+            c = np.array(colour(track_id), np.float32)
+            pixels[under] = (1 - ALPHA) * pixels[under] + ALPHA * c
+        out[covered] = pixels.round().astype(np.uint8)
+    image = Image.fromarray(out)
     pen = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=max(10, frame.shape[0] // 30))
     for track_id, score, mask in objects:
-        ys, xs = np.nonzero(mask)
-        if not len(ys):
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        if not len(rows):
             continue
         text = f"{track_id} {score:.2f}"
-        left, top, right, bottom = pen.textbbox((int(xs.min()), int(ys.min())), text, font=font)
+        left, top, right, bottom = pen.textbbox((int(cols[0]), int(rows[0])), text, font=font)
         pen.rectangle((left - 1, top - 1, right + 1, bottom + 1), fill=colour(track_id))
-        pen.text((int(xs.min()), int(ys.min())), text, fill=(0, 0, 0), font=font)
+        pen.text((int(cols[0]), int(rows[0])), text, fill=(0, 0, 0), font=font)
     if inset is not None:
         image.paste(inset, (max(0, image.width - inset.width), 0))
     return np.asarray(image)
