@@ -1,19 +1,21 @@
 """`vois infer` speed and memory: end to end vs the bare model, live stream, peak RSS vs length.
 
-    python3 benchmarks/infer_speed.py                    # tiny on CPU -> results/infer_speed.json
-    python3 benchmarks/infer_speed.py --preset paper --frames 36 --no-rss   # -> ..._paper.json
+    python3 benchmarks/infer_speed.py --threads 1 2      # tiny on CPU -> results/infer_speed.json
+    python3 benchmarks/infer_speed.py --preset paper --frames 36 --no-rss --no-stream
+                                                         # -> results/infer_speed_paper.json
     python3 benchmarks/infer_speed.py --device cuda --preset paper
 
 1. Speed: a generated 640x360 5 fps mp4 through `infer_video` (probe, decode, resize, model,
    post-processing, linking, RLE, JSON) against the bare model forward over the very same
    clips on frames decoded and resized beforehand. Both run in this process with torch's
-   thread count fixed (`--threads`), one after the other (the order alternating), `--repeats`
-   times after one warm-up each. Times are medians; overhead = the median over repeats of
-   end-to-end / bare - 1 (goal <= 0.10): a load spike of a shared machine moves one pair's
-   ratio, not the figure. `cpu_overhead` is the same ratio of CPU seconds (this process's
-   threads and ffmpeg's), the extra work whatever the other jobs do; the wall-time overhead
-   can be lower where the pipeline's threads find idle cores, never lower than the work the
-   model's thread waits for (the first clip's frames, the last clip's post-processing).
+   thread count fixed (each of `--threads` in turn), one after the other (the order
+   alternating), `--repeats` times after one warm-up each. Times are medians; overhead = the
+   median over repeats of end-to-end / bare - 1 (goal <= 0.10): a load spike of a shared
+   machine moves one pair's ratio, not the figure. `cpu_overhead` is the same ratio of CPU
+   seconds (this process's threads and ffmpeg's): the extra work, whatever the other jobs
+   do. The wall-time overhead can be lower where the pipeline's threads find idle cores,
+   never lower than what the model's thread waits for (the first clip's frames, the last
+   clip's post-processing).
 2. Stream: the same frames pushed one at a time into `Predictor.stream`, as a camera would
    hand them: throughput when pushed as fast as it takes them, and each frame's latency from
    a live 5 fps source = the wait for the last frame of the clip that decides it + the
@@ -222,7 +224,7 @@ def peak_rss(video: Path, ckpt: Path, args, stub: bool, out: Path) -> tuple[floa
     The peak includes loading torch and the model; the final RSS shows what the run kept.
     """
     command = [sys.executable, __file__, "--rss-child", str(video), "--checkpoint", str(ckpt)]
-    command += ["--device", args.device, "--threads", str(args.threads), "--json-out", str(out)]
+    command += ["--device", args.device, "--threads", str(args.threads[0]), "--json-out", str(out)]
     command += ["--stub"] if stub else []
     run = subprocess.run(command, capture_output=True, text=True, check=True)
     peak, end = run.stdout.strip().splitlines()[-1].split()
@@ -262,11 +264,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
+    parser.add_argument("--threads", type=int, nargs="+", default=[os.cpu_count()],
+                        help="torch thread counts, measured one after the other")  # fmt: skip
     parser.add_argument("--frames", type=int, default=96, help="frames of the speed video")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved runs, median taken")
     parser.add_argument("--rss-frames", type=int, nargs=2, default=[360, 10_000])
     parser.add_argument("--no-rss", action="store_true", help="skip the memory figures")
+    parser.add_argument("--no-stream", action="store_true", help="skip the stream figures")
     parser.add_argument("--rss-model", choices=["stub", "real"], default=None,
                         help="default: stub on CPU, real on CUDA")  # fmt: skip
     parser.add_argument("--out", type=Path, help="default: results/infer_speed[_PRESET].json")
@@ -275,7 +279,7 @@ def main() -> None:
     parser.add_argument("--json-out", help=argparse.SUPPRESS)
     parser.add_argument("--stub", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads[0])
     if args.rss_child:
         rss_child(args)
         return
@@ -284,19 +288,27 @@ def main() -> None:
     device = str(resolve_device(args.device))
     stub = (args.rss_model or ("real" if device.startswith("cuda") else "stub")) == "stub"
     inputs = {k: v for k, v in vars(args).items() if k in ("preset", "device", "threads",
-              "frames", "repeats", "rss_frames", "no_rss", "rss_model")}  # fmt: skip
-    meta = provenance(inputs, torch.get_num_threads())
+              "frames", "repeats", "rss_frames", "no_rss", "no_stream", "rss_model")}  # fmt: skip
+    meta = provenance(inputs, args.threads[0] if len(args.threads) == 1 else args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         ckpt = save_random_checkpoint(work / f"{args.preset}.pt", args.preset)
         video = make_video(work / "speed.mp4", args.frames, 640, 360)
         target = make_target(work / "target.png")
         predictor = Predictor.from_checkpoint(ckpt, device)
-        figures = {"preset": args.preset, "device": device}
-        figures["speed"] = speed(predictor, video, target, args.repeats, work)
-        print(json.dumps(figures, indent=2), flush=True)
-        figures["stream"] = stream(predictor, video, target, args.repeats)
-        print(json.dumps(figures["stream"], indent=2), flush=True)
+        figures = {"preset": args.preset, "device": device, "speed": [], "stream": []}
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            figures["speed"].append(
+                {"threads": threads, **speed(predictor, video, target, args.repeats, work)}
+            )
+            print(json.dumps(figures["speed"][-1], indent=2), flush=True)
+            if not args.no_stream:
+                figures["stream"].append(
+                    {"threads": threads, **stream(predictor, video, target, args.repeats)}
+                )
+                print(json.dumps(figures["stream"][-1], indent=2), flush=True)
+        torch.set_num_threads(args.threads[0])
         meta = finish(meta)  # the load during the speed figures; memory runs apart
         if not args.no_rss:
             figures["memory"] = memory(ckpt, args, stub, work)
