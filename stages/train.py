@@ -1,21 +1,16 @@
-"""Stage train: the model of params `model` with the schedule of params `train`."""
+"""Stage train: the model of params `model` with the schedule of params `train`, starting
+from the pretrain stage's weights."""
 
-import dataclasses
 import logging
 import sys
 
-from params import PARAMS
+from params import PARAMS, config_from_params
 
-from vois_cli.config import TrainConfig, preset
 from vois_cli.engine import train, with_epochs
 
 if __name__ == "__main__":
-    data, out = sys.argv[1:3]
-    model = dict(PARAMS["model"])
-    run = dict(PARAMS["train"])
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    config = preset(
-        model.pop("preset"), model=model, train={k: v for k, v in run.items() if k in fields}
-    )
+    data, out, init = sys.argv[1:4]
+    run = PARAMS["train"]
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    train(data, out, with_epochs(config, run["epochs"]), device=run["device"])
+    config = with_epochs(config_from_params(), run["epochs"])
+    train(data, out, config, init=init, device=run["device"])

@@ -12,6 +12,7 @@ from vois_cli.data.extract import extract_root
 from vois_cli.data.preprocess import preprocess
 from vois_cli.data.synth import write_benchmark
 from vois_cli.engine import build_optimizer, train, with_epochs
+from vois_cli.errors import InputError
 from vois_cli.models import build_model
 
 # the tiny preset at a quarter of its pixels and half its frames: same code paths, ~0.3 s a step
@@ -163,6 +164,26 @@ def test_resume_after_a_kill_at_an_epoch_boundary_or_mid_epoch_is_bit_exact(data
     assert {(r["lr_backbone"], r["lr_rest"]) for r in rows[:4]} == {("0.0001", "0.0003")}
     assert all(math.isclose(float(r["lr_rest"]), 3e-5) for r in rows[4:])
     assert ckpt["config"] == config.to_dict()
+
+
+def test_init_starts_a_fresh_run_from_a_checkpoints_weights_only(data, tmp_path):
+    config = with_epochs(preset("tiny", model=FAST, train={"clips_per_video": 1}), 1)
+    first = tmp_path / "first"
+    train(data, first, config, device="cpu")
+    # 0 learning rates: the second run's weights stay exactly the ones it was started from
+    frozen = preset("tiny", model=FAST, train={"clips_per_video": 1, "lr": 0.0,
+                    "lr_backbone": 0.0, "lr_mask_head": 0.0, "weight_decay": 0.0})  # fmt: skip
+    second = train(data, tmp_path / "second", with_epochs(frozen, 1), init=first / "last.pt",
+                   device="cpu")  # fmt: skip
+    assert second["steps"] == 4  # a fresh schedule, not the first run's position
+    start, after = _weights(first), _weights(tmp_path / "second")
+    assert all(torch.equal(start[k], after[k]) for k in start)
+    other = preset("tiny", model={**FAST, "use_target": False})
+    with pytest.raises(InputError, match="weights do not fit"):
+        train(data, tmp_path / "third", other, init=first / "last.pt", device="cpu")
+    assert not (tmp_path / "third").exists()
+    with pytest.raises(InputError, match="only initialise a fresh run"):
+        train(data, first, config, resume=True, init=first / "last.pt", device="cpu")
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ def test_dvc_repro_runs_every_stage_and_writes_valid_metrics(tmp_path):
         shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     params["synth"].update(preset="tiny", workers=1)
+    params["pretrain"].update(preset="tiny", epochs=1, clips_per_video=1, workers=1)
     params["train"].update(epochs=1, clips_per_video=1, device="cpu")
     params["infer"]["device"] = "cpu"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -37,6 +38,8 @@ def test_dvc_repro_runs_every_stage_and_writes_valid_metrics(tmp_path):
     assert len(curve) == 101 and curve[0]["recall"] == 0.0
     log = (tmp_path / "runs" / "train" / "train_log.csv").read_text().splitlines()
     assert log[0].startswith("step,epoch,loss") and len(log) == 1 + 4  # 4 train clips, 1 epoch
+    pretrain = (tmp_path / "runs" / "pretrain" / "train_log.csv").read_text().splitlines()
+    assert len(pretrain) == 1 + 4  # the tiny preset's 4 train clips, 1 epoch
 
     status = subprocess.run([*dvc, "status"], cwd=tmp_path, capture_output=True, text=True)
     assert "up to date" in status.stdout  # a re-run would do nothing

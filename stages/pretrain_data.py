@@ -1,0 +1,25 @@
+"""Stage pretrain_data: a SynthLive benchmark of params `pretrain.preset` (`pretrain`: 480 short
+clips, one target product each), extracted and preprocessed; only the artifact is kept."""
+
+import sys
+import tempfile
+from pathlib import Path
+
+from params import PARAMS
+
+from vois_cli.atomic import atomic_dir
+from vois_cli.data.extract import extract_root
+from vois_cli.data.preprocess import preprocess
+from vois_cli.data.synth import write_benchmark
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1])
+    p, pp = PARAMS["pretrain"], PARAMS["preprocess"]
+    with atomic_dir(out) as build, tempfile.TemporaryDirectory(dir=out.parent) as scratch:
+        bench, frames = Path(scratch) / "synthlive", Path(scratch) / "frames"
+        write_benchmark(bench, p["preset"], PARAMS["synth"]["seed"], workers=p["workers"])
+        extract_root(bench, frames)
+        annotations = bench / "annotations" / f"{p['annotations']}.json"
+        preprocess(
+            frames, annotations, build / "preprocessed", pp["short_edge"], pp["max_long_edge"]
+        )
