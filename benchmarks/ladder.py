@@ -38,8 +38,8 @@ import numpy as np
 import torch
 
 from vois_cli.atomic import write_json
-from vois_cli.cli.train import parse_overrides
 from vois_cli.checkpoint import load_model
+from vois_cli.cli.train import parse_overrides
 from vois_cli.config import preset
 from vois_cli.data.dataset import ClipDataset
 from vois_cli.data.extract import extract_root
