@@ -10,8 +10,10 @@ import torch
 from PIL import Image
 
 from vois_cli.config import preset
+from vois_cli.data import video as video_io
 from vois_cli.data.video import VideoWriter
 from vois_cli.errors import InputError
+from vois_cli.infer_files import infer_video
 from vois_cli.inference import Predictor, default_checkpoint, read_video
 
 CONFIG = preset("tiny")  # T = 8, default overlap 2
@@ -272,3 +274,11 @@ def test_an_error_in_any_stage_reaches_the_caller_and_stops_every_thread(where):
     with pytest.raises(Broken):
         p.predict_frames(source(), Image.new("RGB", (8, 8)), on_frame=on_frame)
     assert threading.active_count() == threads
+
+
+def test_infer_video_probes_the_video_once(square_video, tmp_path, monkeypatch):
+    calls = []
+    probe = video_io.probe
+    monkeypatch.setattr(video_io, "probe", lambda path: calls.append(path) or probe(path))
+    infer_video(*square_video, tmp_path / "p.json", predictor())
+    assert len(calls) == 1 and (tmp_path / "p.json").is_file()

