@@ -395,7 +395,7 @@ def _background(items: Iterator, depth: int) -> Iterator:
                 if not put(item):
                     return
             put(end)
-        except Exception as e:  # handed to the consumer, which raises it
+        except BaseException as e:  # handed to the consumer, which raises it
             put(e)
         finally:
             if hasattr(items, "close"):
@@ -405,7 +405,7 @@ def _background(items: Iterator, depth: int) -> Iterator:
     thread.start()
     try:
         while (item := ready.get()) is not end:
-            if isinstance(item, Exception):
+            if isinstance(item, BaseException):
                 raise item
             yield item
     finally:
