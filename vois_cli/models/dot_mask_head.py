@@ -6,6 +6,10 @@ product of an MLP of the query with that frame's embeddings. Every pixel and eve
 shares the same decoder, so the head costs one FPN per frame instead of VisTR's per-proposal
 2D and 3D convolutions, and the query alone says which object its mask is: from scratch it
 learns in far fewer steps than the VisTR head (docs/training-notes.md).
+
+With two-stage queries, whose boxes follow their objects, a proposal's mask is cut to its box
+grown by WINDOW_MARGIN on each side: the dot products alone give every proposal of a frame
+the same foreground of all products after a short schedule.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vois_cli.config import ModelConfig
+from vois_cli.models.mask_head import box_windows
 from vois_cli.models.mlp import MLP
 
 GROUPS = 8  # GroupNorm groups of the FPN blocks
+WINDOW_MARGIN = 0.25  # a two-stage proposal's mask may reach this far past its box
+OUTSIDE = -20.0  # mask logit outside the window
 
 
 def _block(width: int) -> nn.Sequential:
@@ -38,6 +45,7 @@ class DotMaskHead(nn.Module):
         self.smooth = nn.ModuleList(_block(width) for _ in self.lateral)
         self.pixel = nn.Conv2d(width, width, 1)
         self.query = MLP(d, d, width, 3)
+        self.windowed = cfg.two_stage
 
     def forward(
         self,
@@ -49,7 +57,8 @@ class DotMaskHead(nn.Module):
     ) -> Tensor:
         """hs (B, T, n, d) last decoder layer; memory E (B, T, h, w, d); features [f1, f2, f3]
         channels-last (B, T, h_s, w_s, C_s) at strides 4, 8, 16 -> mask logits
-        (B, n, T, h_1, w_1). `pos` and `boxes` are unused (the VisTR head's signature)."""
+        (B, n, T, h_1, w_1); with two-stage queries `boxes` (B, n, T, 4) cxcywh cut each
+        proposal's masks to its window. `pos` is unused (the VisTR head's signature)."""
         b, t, n, _ = hs.shape
         x = None
         for level, f in enumerate([memory, *reversed(features)]):
@@ -59,4 +68,8 @@ class DotMaskHead(nn.Module):
             x = self.smooth[level](lat)
         pixels = self.pixel(x).unflatten(0, (b, t))  # (B, T, width, h1, w1)
         queries = self.query(hs)  # (B, T, n, width)
-        return torch.einsum("btnc,btchw->bnthw", queries, pixels)
+        logits = torch.einsum("btnc,btchw->bnthw", queries, pixels)
+        if not self.windowed:
+            return logits
+        window = box_windows(boxes.detach(), *logits.shape[-2:], margin=WINDOW_MARGIN)
+        return torch.where(window.bool(), logits, torch.full_like(logits, OUTSIDE))
