@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from vois_cli.config import preset
 from vois_cli.models import build_model
 from vois_cli.models.criterion import SetCriterion, token_coverage
+from vois_cli.models.mask_head import box_windows
 from vois_cli.models.similarity import TargetSimilarity
 
 TINY_PLAIN = {"similarity_stages": (), "memory_stride": 32, "loss_target_map": 0.0}
@@ -106,7 +107,7 @@ def test_bad_memory_stride_fails():
 
 
 def test_dot_mask_head_masks_are_query_pixel_dot_products():
-    cfg = preset("tiny", model={"mask_head": "dot"}).model
+    cfg = preset("tiny", model={"mask_head": "dot", "two_stage": False}).model
     torch.manual_seed(0)
     model = build_model(cfg)[0].eval()
     head = model.mask_head
@@ -129,3 +130,20 @@ def test_dot_mask_head_masks_are_query_pixel_dot_products():
         assert torch.allclose(head(hs, memory, None, feats), 2 * masks, atol=1e-5)
     with pytest.raises(ValueError, match="unknown mask_head"):
         build_model(preset("tiny", model={"mask_head": "unet"}))
+
+
+def test_two_stage_dot_masks_are_cut_to_each_proposals_box_window():
+    cfg = preset("tiny").model  # two-stage queries with dot masks
+    torch.manual_seed(0)
+    head = build_model(cfg)[0].mask_head.eval()
+    hs = torch.randn(1, 1, 2, cfg.hidden_dim)
+    feats = [
+        torch.randn(1, 1, 16 // s, 24 // s, c) for s, c in zip((1, 2, 4), (24, 48, 96), strict=True)
+    ]
+    memory = torch.randn(1, 1, 1, 2, cfg.hidden_dim)
+    boxes = torch.tensor([[[[0.25, 0.5, 0.2, 0.4]], [[0.75, 0.5, 1.0, 1.0]]]])  # (B, n, T, 4)
+    with torch.no_grad():
+        masks = head(hs, memory, None, feats, boxes)[0, :, 0]  # (n, 16, 24)
+    window = box_windows(boxes[0, :, 0], 16, 24, margin=0.25).bool()
+    assert (masks[~window] == -20.0).all() and (masks[window] != -20.0).all()
+    assert window[0].sum() < window[1].sum() == 16 * 24
