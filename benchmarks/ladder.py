@@ -13,7 +13,10 @@ one training set, predicts the matching test split with `vois infer`'s code and 
 For `colour` and `target` it also reports how the scores rank the objects the generator
 placed: every object of `test_all.json` gets the score of the best prediction overlapping it
 (sequence IoU >= 0.5, else 0), and the AUC says how often a target instance outranks a
-look-alike (`auc_negative`) or an unrelated product (`auc_clutter`); 0.5 is chance. A
+look-alike (`auc_negative`) or an unrelated product (`auc_clutter`); 0.5 is chance.
+`frame_iou` is the mean over the scored objects' present frames of the best IoU any
+prediction reaches in that frame: mask quality before linking and ranking, which moves long
+before AP does. A
 model with a dense target map (`loss_target_map` > 0) also gets `map_ap`: the average
 precision of its per-token "target here" scores on the test clips, a token counting as
 positive when the target's instances cover half of it (the fastest signal of the comparison
@@ -36,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pycocotools import mask as mask_utils
 
 from vois_cli.atomic import write_json
 from vois_cli.checkpoint import load_model
@@ -135,6 +139,22 @@ def map_ap(checkpoint: Path, test_data: Path) -> float | None:
     return float((precision * hits).sum() / hits.sum().clamp(min=1))
 
 
+def frame_iou(root: Path, split: str, predictions: Path) -> float:
+    """Mean over the objects of `split` and their present frames of the best prediction IoU."""
+    ann = load_annotations(root / "annotations" / f"{split}.json")
+    preds = load_predictions(predictions, ann)
+    best = []
+    for video in ann.videos:
+        dts = [p for p in preds if p["video_id"] == video.id]
+        for g in ann.by_video().get(video.id, []):
+            for t, seg in enumerate(g["segmentations"]):
+                if seg is None:
+                    continue
+                segs = [d["segmentations"][t] for d in dts if d["segmentations"][t] is not None]
+                best.append(float(mask_utils.iou(segs, [seg], [0]).max()) if segs else 0.0)
+    return round(float(np.mean(best)), 4) if best else 0.0
+
+
 def run_rung(rung: str, args, config, paths) -> dict:
     bench, data, split, test_data = paths
     out = args.runs / args.name / rung
@@ -152,6 +172,7 @@ def run_rung(rung: str, args, config, paths) -> dict:
         "train_s": round(trained, 1),
         **{k: round(metrics[k], 4) for k in ("AP", "AP50", "AP75", "AR1", "AR10")},
         "loss": round(summary["loss"], 4),
+        "frame_iou": frame_iou(bench, split, pred),
     }
     if rung != "all":
         scores = role_scores(bench, split, pred)

@@ -5,7 +5,7 @@ input (short edge, long-edge cap of the preset), pooled to the grid of a feature
 bilinearly upsampled to the video size and thresholded at 0.5 (as `PostProcess` does with
 the mask head's stride-4 logits). These oracle sequences, all with score 1, are scored like
 predictions. Stride 4 is the mask head's output: its AP is the most any model of that
-preset can get; stride 32 is the decoder's memory E, the grid every query reads.
+preset can get; the memory E every query reads is at stride 32 (16 in `tiny`).
 
     python benchmarks/mask_ceiling.py data/synthlive/annotations/test.json \
         [--presets tiny small paper] [--strides 4 8 16 32] [--out FILE]
