@@ -1,6 +1,7 @@
 """DualPathSwin: shapes for every preset and ablation, any input size, the window-size trap."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,10 +46,13 @@ def test_every_preset_gives_the_documented_shapes(name):
         ({"cross_stages": (4,)}, ["4"], 4),
         ({"cross_stages": (1, 2, 3, 4)}, ["1", "2", "3", "4"], 4),
         ({"cross_stages": (1,)}, ["1"], 1),
+        ({"cross_stages": (1,), "similarity_stages": (2, 3)}, ["1"], 3),
+        ({"use_target": False, "similarity_stages": (2, 3)}, [], 0),
     ],
 )
 def test_ablations_build_only_what_they_use(overrides, cross, image_stages):
-    cfg = preset("tiny", model=overrides).model
+    """The image path runs up to the last stage a cross block or a similarity map reads."""
+    cfg = preset("tiny", model={"similarity_stages": (), **overrides}).model
     model = DualPathSwin(cfg).train()
     assert sorted(model.cross_blocks) == cross
     assert sorted(model.image_norms) == cross
@@ -63,7 +67,8 @@ def test_ablations_build_only_what_they_use(overrides, cross, image_stages):
     out = model(torch.randn(1, 2, 3, 40, 56), torch.randn(1, 3, 36, 44))
     assert _shapes(out)[-1] == (1, 2, 2, 2, 8 * cfg.embed_dim)
     # every parameter is used (DDP without find_unused_parameters)
-    sum(f.sum() for f in out["features"]).add(out["memory"].sum()).backward()
+    loss = sum(f.sum() for f in out["features"] + out["similarity"]) + out["memory"].sum()
+    loss.backward()
     unused = [n for n, p in model.named_parameters() if p.grad is None]
     assert unused == []
 
@@ -156,8 +161,9 @@ def test_lr_backbone_parameters_are_both_paths_and_optionally_the_cross_blocks()
     cross = ids(model.cross_blocks.parameters())
     with_cross = ids(model.lr_backbone_parameters(cross_in_backbone=True))
     without = ids(model.lr_backbone_parameters(cross_in_backbone=False))
-    assert with_cross == ids(model.parameters())
-    assert without == with_cross - cross and cross
+    # the similarity projections are new heads: they train at the rest group's rate
+    assert with_cross == ids(model.parameters()) - ids(model.similarity.parameters())
+    assert without == with_cross - cross and cross and len(model.similarity) == 2
     assert ids(model.image_path.parameters()) <= without
     assert ids(model.video_path.parameters()) <= without
 
@@ -165,6 +171,7 @@ def test_lr_backbone_parameters_are_both_paths_and_optionally_the_cross_blocks()
 def test_paper_part_counts_match_swin_t():
     """Swin-T has 28,288,354 parameters; the image path drops its final norm and 1000-way head;
     the video path adds, per block, the temporal rows of its (15 x 13 x 13, heads) bias table."""
+    sys.path.insert(0, str(BENCHMARKS))  # param_counts imports provenance beside it
     spec = importlib.util.spec_from_file_location("param_counts", BENCHMARKS / "param_counts.py")
     param_counts = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(param_counts)
