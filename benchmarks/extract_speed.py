@@ -7,7 +7,7 @@ rotating) `--repeats` times after one warm-up each; median wall times and their 
 
   ffmpeg       `ffmpeg -i X -vf fps=5 DIR/%05d.jpg`: ffmpeg's own idea of 5 fps frames, at its
                default JPEG quality
-  ffmpeg_same  the very command `extract_video` runs (DESIGN §3 frame selection, JPEG qscale
+  ffmpeg_same  the very command `extract_video` runs (docs/design.md#annotated-frames frame selection, JPEG qscale
                2), without the probe and without Python: what the same work costs in ffmpeg
   library      `extract_video` in-process: probe (a second ffmpeg run over the packets),
                the command above, checks, the atomic rename

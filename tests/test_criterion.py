@@ -8,7 +8,8 @@ import torch
 from vois_cli.config import preset
 from vois_cli.models.criterion import SetCriterion
 
-CFG = preset("tiny").model  # weights ce 1, bbox 5, giou 2, mask 1, dice 1; eos 0.1; α .25, γ 2
+# weights ce 1, bbox 5, giou 2, mask 1, dice 1 (VisTR's; tiny weighs masks 5); eos 0.1; α .25, γ 2
+CFG = preset("tiny", model={"loss_mask": 1.0, "loss_dice": 1.0}).model
 BIG = 6.0  # logit margin that makes the matching unambiguous
 
 # n = 3 proposals, T = 2 frames, K = 2 objects, 8×8 input, 2×2 mask logits.

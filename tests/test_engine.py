@@ -84,9 +84,10 @@ def test_paper_schedule_and_parameter_groups_at_every_epoch():
     optimizer, scheduler = build_optimizer(model, config)
     groups = {g["name"]: g for g in optimizer.param_groups}
     assert list(groups) == ["backbone", "rest"]
+    similarity = {id(p) for p in model.backbone.similarity.parameters()}  # new heads: rest
     assert {id(p) for p in groups["backbone"]["params"]} == {
         id(p) for p in model.backbone.parameters()
-    }  # both Swin paths, their norms and the cross blocks (paper §5.1)
+    } - similarity  # both Swin paths, their norms and the cross blocks (paper §5.1)
     assert len(groups["backbone"]["params"]) + len(groups["rest"]["params"]) == len(
         list(model.parameters())
     )
@@ -192,7 +193,7 @@ def test_loss_on_a_fixed_tiny_training_set_falls_below_the_measured_threshold(
 ):
     """One clip of one video, 30 epochs at the tiny preset's rates, no lr drop (~10 s).
 
-    Measured here: step 1 15.5; mean of the last 10 steps 10.6 (augmentation keeps it noisy).
+    Measured here: step 1 16.6; mean of the last 10 steps 11.3 (augmentation keeps it noisy).
     """
     data = one_video_artifact(tmp_path_factory.getbasetemp())
     config = preset(
@@ -201,5 +202,5 @@ def test_loss_on_a_fixed_tiny_training_set_falls_below_the_measured_threshold(
     summary = train(data, tmp_path / "run", config, device="cpu")
     losses = [float(r["loss"]) for r in _log(tmp_path / "run")]
     assert summary["steps"] == len(losses) == 30
-    assert losses[0] == pytest.approx(15.5, abs=0.5)
-    assert sum(losses[-10:]) / 10 < 11.5
+    assert losses[0] == pytest.approx(16.6, abs=0.5)
+    assert sum(losses[-10:]) / 10 < 12.5

@@ -27,7 +27,7 @@ def _inputs(cfg, b=1, t=2, n=3, hw=(52, 76), seed=0):
 
 @pytest.mark.parametrize("name", ["tiny", "small", "paper"])
 def test_logits_per_proposal_and_frame_at_stride_4(name):
-    cfg = preset(name).model
+    cfg = preset(name, model={"two_stage": False}).model  # VisTR's head without box windows
     torch.manual_seed(0)
     head = MaskHead(cfg, [cfg.embed_dim * 2**i for i in range(3)]).eval()
     hs, memory, pos, feats, (h1, w1) = _inputs(cfg, b=2)
@@ -54,7 +54,7 @@ def test_paper_widths_and_groups_are_vistrs():
 
 
 def test_each_proposal_depends_only_on_its_own_queries():
-    cfg = preset("tiny").model
+    cfg = preset("tiny", model={"two_stage": False}).model
     torch.manual_seed(0)
     head = MaskHead(cfg, [cfg.embed_dim * 2**i for i in range(3)]).eval()
     hs, memory, pos, feats, _ = _inputs(cfg)

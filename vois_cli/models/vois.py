@@ -55,8 +55,11 @@ class VOIS(nn.Module):
         )
         self.target_map = nn.Linear(d, 1) if cfg.loss_target_map > 0 else None
         self.query_embed = nn.Embedding(cfg.num_queries * cfg.num_frames, d)
+        # two-stage queries take their content from the memory tokens that start them
         self.query_content = (
-            nn.Embedding(cfg.num_queries * cfg.num_frames, d) if cfg.query_content else None
+            nn.Embedding(cfg.num_queries * cfg.num_frames, d)
+            if cfg.query_content and not cfg.two_stage
+            else None
         )
         self.decoder = Decoder(cfg)
         self.class_embed = nn.Linear(d, 2)
