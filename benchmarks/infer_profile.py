@@ -38,7 +38,6 @@ import torch
 from infer_speed import make_target, make_video, save_random_checkpoint
 from provenance import finish, provenance
 
-import vois_cli
 import vois_cli.infer_files as infer_files
 import vois_cli.inference as inference
 import vois_cli.linking as linking
@@ -198,7 +197,6 @@ def main() -> None:
     meta = finish(meta)
     summary = {
         "library_commit": args.library_commit or meta["commit"],
-        "library": str(Path(vois_cli.__file__).parent),
         **summary,
         "load_before": meta["machine"]["load_before"],
         "load_after": meta["machine"]["load_after"],
