@@ -3,16 +3,17 @@
 CPU (default): for each preset (tiny, small) trains 1 epoch with `engine.train` on a tiny
 SynthLive artifact and runs a bare forward + loss + backward + clip + AdamW step loop of the
 same model on the same clips, preloaded, in the same process. Overhead = loop CPU time per
-clip / bare CPU time per clip - 1 (goal ≤ 10 %): this process's CPU seconds, which other jobs
-on a shared machine hardly move, unlike the wall times recorded beside them. The loop's time
-includes loading and augmenting clips (num_workers=0) and the per-step log (the
-end-of-epoch checkpoint falls outside the timed steps).
+clip / bare CPU time per clip - 1, the median over `--repeats` pairs (goal ≤ 10 %): this
+process's CPU seconds, which other jobs on a shared machine hardly move, unlike the wall
+times recorded beside them. The loop's time includes loading and augmenting clips
+(num_workers=0) and the per-step log (the end-of-epoch checkpoint falls outside the timed
+steps).
 
 GPU (`--device cuda --preset paper`): the bare step on random clips of T = `--frames`
 frames at 224×400 under bf16 autocast, without and with activation checkpointing: clips/s
 and peak allocated memory (goal ≤ 24 GB with checkpointing).
 
-    python3 benchmarks/train_speed.py [--preset tiny --preset small] [--steps 8] [--repeats 3]
+    python3 benchmarks/train_speed.py [--preset tiny --preset small] [--steps 8] [--repeats 4]
     python3 benchmarks/train_speed.py --device cuda --preset paper --frames 36
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -90,7 +92,9 @@ def per_clip(times: list[tuple]) -> tuple[float, float]:
 def cpu_preset(name: str, data: Path, steps: int, out: Path, repeats: int) -> dict:
     """Our loop vs the bare loop for one preset on the same clips in the same order.
 
-    The two alternate `repeats` times and each keeps its fastest repeat (by CPU time).
+    After a warm-up pair that is not counted, the two run `repeats` times next to each other,
+    in alternating order; the overhead is the median over these pairs of loop / bare - 1, so
+    that a load change on a shared machine moves one pair's ratio, not the figure.
     """
     videos = len(json.loads((data / "index.json").read_text())["videos"])
     clips = -(-(steps + WARMUP) // videos)
@@ -98,44 +102,42 @@ def cpu_preset(name: str, data: Path, steps: int, out: Path, repeats: int) -> di
     dataset = ClipDataset(data, config.model, clips_per_video=clips, seed=config.train.seed)
     order = DistributedSampler(dataset, num_replicas=1, rank=0, seed=config.train.seed)
     samples = [dataset[i] for i in order]  # the loop's epoch 0: same clips, same augmentation
-    loop, bare = [], []
-    for r in range(repeats):
+
+    def loop(run: Path) -> tuple[float, float]:
         stamps = [clock()]
-        train(
-            data,
-            out / f"{name}{r}",
-            config,
-            device="cpu",
-            progress=lambda done, total, stamps=stamps, **info: stamps.append(clock()),
+        train(data, run, config, device="cpu", progress=lambda *_, **__: stamps.append(clock()))
+        return per_clip(
+            [(b[0] - a[0], b[1] - a[1]) for a, b in zip(stamps, stamps[1:], strict=False)]
         )
-        steps = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(stamps, stamps[1:], strict=False)]
-        loop.append(per_clip(steps))
+
+    def bare() -> tuple[float, float]:
         torch.manual_seed(config.train.seed)
         model, criterion, _ = build_model(config)
         optimizer, _ = build_optimizer(model, config)
-        bare.append(
-            per_clip(
-                bare_steps(
-                    model.train(),
-                    criterion,
-                    optimizer,
-                    samples,
-                    torch.device("cpu"),
-                    config.train.clip_max_norm,
-                    False,
-                )
-            )
-        )
-    loop_cpu, bare_cpu = min(cpu for _, cpu in loop), min(cpu for _, cpu in bare)
+        cpu = torch.device("cpu")
+        clip = config.train.clip_max_norm
+        return per_clip(bare_steps(model.train(), criterion, optimizer, samples, cpu, clip, False))
+
+    pairs = []
+    for r in range(repeats + 1):
+        if r % 2:
+            b, a = bare(), loop(out / f"{name}{r}")
+        else:
+            a, b = loop(out / f"{name}{r}"), bare()
+        pairs += [(a, b)] if r else []  # the first pair warms up
+    loop_cpu = min(a[1] for a, _ in pairs)
+    bare_cpu = min(b[1] for _, b in pairs)
+    ratios = [a[1] / b[1] for a, b in pairs]
     return {
         "preset": name,
         "clips": len(samples) - WARMUP,
         "repeats": repeats,
         "loop_cpu_s_per_clip": loop_cpu,
         "bare_cpu_s_per_clip": bare_cpu,
-        "loop_wall_s_per_clip": min(wall for wall, _ in loop),
-        "bare_wall_s_per_clip": min(wall for wall, _ in bare),
-        "overhead_pct": 100 * (loop_cpu / bare_cpu - 1),
+        "loop_wall_s_per_clip": min(a[0] for a, _ in pairs),
+        "bare_wall_s_per_clip": min(b[0] for _, b in pairs),
+        "overhead_pct": 100 * (statistics.median(ratios) - 1),
+        "loop_to_bare_per_pair": [round(x, 4) for x in ratios],
         "peak_rss_mib": peak_rss_mib(),
     }
 
@@ -201,7 +203,7 @@ def main() -> None:
     parser.add_argument("--preset", action="append", help="presets (default tiny, small on CPU)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     parser.add_argument("--steps", type=int, default=8, help="timed clips per measurement")
-    parser.add_argument("--repeats", type=int, default=3, help="alternations of loop and bare")
+    parser.add_argument("--repeats", type=int, default=4, help="pairs of loop and bare")
     parser.add_argument("--frames", type=int, default=36, help="T for the GPU measurement")
     parser.add_argument("--data", type=Path, help="preprocessed artifact (default: tiny synth)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/train_speed.json"))
