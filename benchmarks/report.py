@@ -1,7 +1,9 @@
 """Write docs/RESULTS.md and README's results table from the committed results files only.
 
-    python3 benchmarks/report.py            # regenerate both
-    python3 benchmarks/report.py --check    # exit 1 when either differs from what it would write
+    python3 benchmarks/report.py                     # regenerate both from the work tree
+    python3 benchmarks/report.py --rev HEAD          # ... from the files committed at HEAD
+    python3 benchmarks/report.py --check --rev HEAD  # exit 1 unless HEAD's two are what its
+                                                     # results files give (tests run this)
 
 Accuracy: benchmarks/results/experiments/*.json, one run each (record_experiment.py writes
 them and documents the format). Rows group the runs by (benchmark, preset, variant) and
@@ -28,6 +30,7 @@ import argparse
 import json
 import re
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -100,20 +103,44 @@ def _check_shares(name: str, obj: dict, path: tuple[str, ...]) -> None:
                 raise Impossible(f"{name}: shares of {where} sum to {total:.3f} > 1")
 
 
-def load_results(folder: Path = RESULTS) -> dict[str, dict]:
+class Files:
+    """The repository's files as in the work tree, or as committed at `rev`."""
+
+    def __init__(self, rev: str | None = None):
+        self.rev = rev
+
+    def _git(self, *args: str) -> str | None:
+        run = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return run.stdout if run.returncode == 0 else None
+
+    def json_files(self, folder: Path) -> list[Path]:
+        """The *.json files directly in `folder` (none where it is missing), sorted."""
+        if self.rev is None:
+            return sorted(folder.glob("*.json"))
+        listed = self._git("ls-tree", "--name-only", f"{self.rev}:{folder.relative_to(ROOT)}")
+        return sorted(folder / name for name in (listed or "").split() if name.endswith(".json"))
+
+    def text(self, path: Path) -> str | None:
+        """The file's text; None where it is missing."""
+        if self.rev is None:
+            return path.read_text() if path.is_file() else None
+        return self._git("show", f"{self.rev}:{path.resolve().relative_to(ROOT)}")
+
+
+def load_results(folder: Path = RESULTS, files: Files | None = None) -> dict[str, dict]:
     """{file name: content} of the results files directly in `folder`, checked."""
-    results = {}
-    for path in sorted(folder.glob("*.json")):
-        results[path.name] = json.loads(path.read_text())
+    files, results = files or Files(), {}
+    for path in files.json_files(folder):
+        results[path.name] = json.loads(files.text(path))
         check(path.name, results[path.name])
     return results
 
 
-def load_experiments(folder: Path = RESULTS / "experiments") -> list[dict]:
+def load_experiments(folder: Path = RESULTS / "experiments", files: Files | None = None) -> list:
     """The recorded accuracy runs (each with its `file` name added), checked."""
-    runs = []
-    for path in sorted(folder.glob("*.json")):
-        run = json.loads(path.read_text())
+    files, runs = files or Files(), []
+    for path in files.json_files(folder):
+        run = json.loads(files.text(path))
         missing = {"benchmark", "preset", "variant", "seed", "params", "metrics", "meta"} - set(run)
         missing |= {f"metrics.{c}" for c in COLUMNS if c not in run.get("metrics", {})}
         if missing:
@@ -316,9 +343,9 @@ def results_md(results: dict[str, dict], runs: list[dict]) -> str:
     return "\n".join(text).rstrip("\n") + "\n"
 
 
-def readme_with_table(readme: str, runs: list[dict]) -> str:
+def readme_with_table(readme: str | None, runs: list[dict]) -> str:
     """README text with the accuracy table between the results markers."""
-    if START not in readme or END not in readme:
+    if not readme or START not in readme or END not in readme:
         raise Impossible(f"README.md: no {START} ... {END} markers")
     head, rest = readme.split(START, 1)
     return f"{head}{START}\n" + "\n".join(accuracy_table(runs)) + f"\n{END}{rest.split(END, 1)[1]}"
@@ -329,19 +356,21 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "RESULTS.md")
     parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--rev", help="read the files committed at this revision")
     parser.add_argument("--check", action="store_true", help="compare instead of writing")
     args = parser.parse_args()
+    files = Files(args.rev)
     try:
-        runs = load_experiments(args.results / "experiments")
+        runs = load_experiments(args.results / "experiments", files)
         written = {
-            args.out: results_md(load_results(args.results), runs),
-            args.readme: readme_with_table(args.readme.read_text(), runs),
+            args.out: results_md(load_results(args.results, files), runs),
+            args.readme: readme_with_table(files.text(args.readme), runs),
         }
     except Impossible as e:
         sys.exit(f"report: {e}")
     for path, text in written.items():
         if args.check:
-            if not path.is_file() or path.read_text() != text:
+            if files.text(path) != text:
                 sys.exit(f"report: {path} is stale: run python3 benchmarks/report.py")
         else:
             path.write_text(text)
