@@ -362,9 +362,10 @@ def main() -> None:
     files = Files(args.rev)
     try:
         runs = load_experiments(args.results / "experiments", files)
+        readme = (files if args.check else Files()).text(args.readme)  # keep others' edits
         written = {
             args.out: results_md(load_results(args.results, files), runs),
-            args.readme: readme_with_table(files.text(args.readme), runs),
+            args.readme: readme_with_table(readme, runs),
         }
     except Impossible as e:
         sys.exit(f"report: {e}")
