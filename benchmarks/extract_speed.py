@@ -3,12 +3,14 @@
     python3 benchmarks/extract_speed.py [--video X.mp4] [--repeats 5]
 
 Four ways to get the 5 fps frames of one video as JPEGs, run one after the other (the order
-rotating) `--repeats` times after one warm-up each; median wall times and their ratios:
+rotating) `--repeats` times after one warm-up each; median wall times, and ratios as the
+median over rounds of the two ways' times in that round:
 
   ffmpeg       `ffmpeg -i X -vf fps=5 DIR/%05d.jpg`: ffmpeg's own idea of 5 fps frames, at its
                default JPEG quality
-  ffmpeg_same  the very command `extract_video` runs (docs/design.md#annotated-frames frame selection, JPEG qscale
-               2), without the probe and without Python: what the same work costs in ffmpeg
+  ffmpeg_same  the very command `extract_video` runs (docs/design.md#annotated-frames frame
+               selection, JPEG qscale 2), without the probe and without Python: what the
+               same work costs in ffmpeg
   library      `extract_video` in-process: probe (a second ffmpeg run over the packets),
                the command above, checks, the atomic rename
   cli          a fresh `python -m vois_cli extract` (interpreter and imports included)
@@ -41,6 +43,12 @@ def timed(run, *args, **kwargs) -> float:
     start = time.perf_counter()
     run(*args, **kwargs)
     return time.perf_counter() - start
+
+
+def ratio(a: list[float], b: list[float]) -> float:
+    """Median over rounds of a / b: each round's runs are neighbours in time, so a load spike
+    of a shared machine moves one round's ratio, not the figure."""
+    return round(statistics.median(x / y for x, y in zip(a, b, strict=True)), 3)
 
 
 def main() -> None:
@@ -119,9 +127,9 @@ def main() -> None:
         "repeats": args.repeats,
         "median_s": median,
         "runs_s": {k: [round(x, 4) for x in v] for k, v in times.items()},
-        "ratio_library_vs_ffmpeg": round(median["library"] / median["ffmpeg"], 3),
-        "ratio_library_vs_ffmpeg_same": round(median["library"] / median["ffmpeg_same"], 3),
-        "ratio_cli_vs_ffmpeg": round(median["cli"] / median["ffmpeg"], 3),
+        "ratio_library_vs_ffmpeg": ratio(times["library"], times["ffmpeg"]),
+        "ratio_library_vs_ffmpeg_same": ratio(times["library"], times["ffmpeg_same"]),
+        "ratio_cli_vs_ffmpeg": ratio(times["cli"], times["ffmpeg"]),
     }
     print(json.dumps(result, indent=1))
     write_json(args.out, result, indent=1)
