@@ -112,20 +112,26 @@ def test_runs_that_cannot_share_a_row_stop_the_report(tmp_path):
         ({"meta": {"machine": {"other_cpu": 1.5}}}, "other_cpu = 1.5 is outside"),
     ],
 )
-def test_impossible_values_stop_the_report_with_one_line(tmp_path, content, problem):
+def test_impossible_values_stop_the_report(tmp_path, content, problem):
+    (tmp_path / "x.json").write_text(json.dumps(content))
+    with pytest.raises(report.Impossible) as stopped:
+        report.load_results(tmp_path)
+    assert str(stopped.value).startswith("x.json: ") and problem in str(stopped.value)
+
+
+def test_the_report_stops_with_one_line_and_writes_nothing(tmp_path):
     results = tmp_path / "results"
-    (results / "experiments").mkdir(parents=True)
-    (results / "x.json").write_text(json.dumps(content))
+    results.mkdir()
+    (results / "infer_speed.json").write_text(json.dumps({"overhead": -0.853}))
     (tmp_path / "README.md").write_text(f"a\n{report.START}\nold\n{report.END}\nb\n")
     run = subprocess.run(
         [sys.executable, ROOT / "benchmarks" / "report.py", "--results", results,
          "--out", tmp_path / "RESULTS.md", "--readme", tmp_path / "README.md"],
         capture_output=True, text=True,
     )  # fmt: skip
-    assert run.returncode == 1 and run.stderr.count("\n") == 1
-    assert run.stderr.startswith("report: x.json: ")
-    assert problem in run.stderr or pytest.fail(run.stderr)
-    assert not (tmp_path / "RESULTS.md").exists()
+    assert run.returncode == 1
+    assert run.stderr == "report: infer_speed.json: overhead = -0.853 is a negative overhead\n"
+    assert not (tmp_path / "RESULTS.md").exists() and "old" in (tmp_path / "README.md").read_text()
 
 
 def test_possible_values_pass():
@@ -160,7 +166,7 @@ def test_any_results_file_becomes_a_section_with_its_provenance_and_rows():
 def test_committed_results_md_and_readme_table_are_what_the_report_writes():
     """A clean clone regenerates both from the committed files (and no impossible value)."""
     run = subprocess.run(
-        [sys.executable, ROOT / "benchmarks" / "report.py", "--check"],
+        [sys.executable, ROOT / "benchmarks" / "report.py", "--check", "--rev", "HEAD"],
         capture_output=True, text=True,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
