@@ -1,25 +1,27 @@
-"""Where `vois infer`'s CPU time goes, per part of the pipeline.
+"""Where `vois infer`'s CPU time goes, per part of the pipeline, before and after a change.
 
-    python3 benchmarks/infer_profile.py --stage after     # the library as checked out
-    PYTHONPATH=/tmp/old python3 benchmarks/infer_profile.py --stage before --library-commit SHA
+    python3 benchmarks/infer_profile.py                  # the library as checked out: "after"
+    git worktree add --detach /tmp/old REV               # a checkout of the library before
+    python3 benchmarks/infer_profile.py --before /tmp/old --before-commit REV
 
 A seed-0 random model predicts the infer_speed.py video (640x360, 5 fps) through
-`infer_video` `--repeats` times after a warm-up, with the library's entry points wrapped so
-each call adds its thread's CPU time (`time.thread_time`) to its part: decode (frames read
-from ffmpeg's pipe), probe, resize (`Predictor.prepare`), forward (the model), upsample
-(the post-processor's resize of the mask logits to the frame size), threshold (the rest of
-the post-processor), RLE, linking, JSON (validation and writing). ffmpeg's processes are a
-part of their own; `other` is the rest of the process's CPU time (the predictor's loops,
-threads and queues, the interpreter). CPU time, unlike wall time, hardly moves when other
-jobs share the cores, and it is what a CPU-bound machine pays. With `--threads` above 1 a
-torch op's helper threads are counted in `other`, not in its part: profile with 1.
+`infer_video` after a warm-up, in one process per library (the "before" one imports
+`--before` first); their `--repeats` runs alternate (ABBA…), so both see the same load. The
+library's entry points are wrapped so each call adds its thread's CPU time
+(`time.thread_time`) to its part: decode (frames read from ffmpeg's pipe), probe, resize
+(`Predictor.prepare`), forward (the model), upsample (the post-processor's resize of the
+mask logits to the frame size), threshold (the rest of the post-processor), RLE, linking,
+JSON (validation and writing). ffmpeg's processes are a part of their own; `other` is the
+rest of the process's CPU time (the predictor's loops, threads and queues, the
+interpreter). CPU time, unlike wall time, hardly moves when other jobs share the cores, and
+it is what a CPU-bound machine pays. With `--threads` above 1 a torch op's helper threads
+are counted in `other`, not in its part: profile with 1.
 
 Rows of one stage: `seconds` of CPU per run in each part, `share` of the process's total.
-`runs` holds per stage the wall and CPU time per run, the library commit and the load.
-Writes benchmarks/results/infer_profile.json, replacing the rows of `--stage` and keeping
-the other stage's. Wrapping only works on the entry points both the old and the new
-library have: Predictor.prepare/.model/.postprocess, read_frames, probe, encode_rle,
-TrackLinker.link.
+`runs` holds per stage the wall and CPU time of each run and the library commit. Writes
+benchmarks/results/infer_profile.json, keeping the rows of a stage it did not measure.
+Wrapping only works on the entry points both the old and the new library have:
+Predictor.prepare/.model/.postprocess, read_frames, probe, encode_rle, TrackLinker.link.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -145,67 +150,109 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def profile(args, work: Path) -> tuple[list[dict], dict]:
+def child(args) -> None:
+    """A profiled process: a warm-up, then one run per "run" line on stdin, the parts' CPU
+    seconds on "parts"."""
     torch.set_num_threads(args.threads)
-    ckpt = save_random_checkpoint(work / "model.pt", args.preset)
-    video = make_video(work / "video.mp4", args.frames, 640, 360)
-    target = make_target(work / "target.png")
-    predictor = inference.Predictor.from_checkpoint(ckpt, "cpu")
-    infer_files.infer_video(video, target, work / "warm.json", predictor)
+    work = Path(args.child)
+    predictor = inference.Predictor.from_checkpoint(work / "model.pt", "cpu")
+    video, target, out = work / "video.mp4", work / "target.png", work / f"{os.getpid()}.json"
+    infer_files.infer_video(video, target, out, predictor)
     clock = Clock()
     instrument(predictor, clock)
-    walls, cpus, ffmpeg = [], [], 0.0
-    for r in range(args.repeats):
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() == "parts":
+            print(json.dumps(clock.seconds), flush=True)
+            return
         start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
-        infer_files.infer_video(video, target, work / f"run{r}.json", predictor)
-        ffmpeg += _children_cpu() - children
-        walls.append(time.perf_counter() - start)
-        cpus.append(time.process_time() - cpu + _children_cpu() - children)
-    seconds = {p: s / args.repeats for p, s in clock.seconds.items()}
-    seconds["ffmpeg"] = ffmpeg / args.repeats
-    total = sum(cpus) / args.repeats
-    seconds["other"] = total - sum(seconds.values())
-    rows = [
-        {"stage": args.stage, "part": p, "seconds": round(max(seconds[p], 0.0), 4),
-         "share": round(max(seconds[p], 0.0) / total, 4)}
-        for p in PARTS if p in seconds
-    ]  # fmt: skip
-    summary = {
-        "frames": args.frames,
-        "end_to_end_s_median": round(statistics.median(walls), 3),
-        "end_to_end_s_runs": [round(w, 3) for w in walls],
-        "cpu_s_median": round(statistics.median(cpus), 3),
-        "cpu_s_runs": [round(c, 3) for c in cpus],
-    }
-    return rows, summary
+        infer_files.infer_video(video, target, out, predictor)
+        ffmpeg = _children_cpu() - children
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu + ffmpeg
+        print(json.dumps({"wall": wall, "cpu": cpu, "ffmpeg": ffmpeg}), flush=True)
+
+
+def profile(args, work: Path) -> dict[str, tuple[list[dict], dict]]:
+    """(rows, summary) per stage, the stages' runs alternating (ABBA…) in two processes."""
+    save_random_checkpoint(work / "model.pt", args.preset)
+    make_video(work / "video.mp4", args.frames, 640, 360)
+    make_target(work / "target.png")
+    libraries = {"after": None} | ({"before": args.before} if args.before else {})
+    procs = {}
+    for stage, path in libraries.items():
+        env = dict(os.environ)
+        if path:
+            env["PYTHONPATH"] = os.pathsep.join([str(path), env.get("PYTHONPATH", "")])
+        command = [sys.executable, __file__, "--child", str(work), "--threads", str(args.threads)]
+        procs[stage] = subprocess.Popen(
+            command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+    for stage, proc in procs.items():
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the {stage} process failed to start (see its error above)")
+    runs: dict[str, list[dict]] = {stage: [] for stage in procs}
+    for r in range(args.repeats):
+        for stage in list(procs)[:: 1 if r % 2 == 0 else -1]:
+            procs[stage].stdin.write("run\n")
+            procs[stage].stdin.flush()
+            runs[stage].append(json.loads(procs[stage].stdout.readline()))
+    results = {}
+    for stage, proc in procs.items():
+        proc.stdin.write("parts\n")
+        proc.stdin.flush()
+        seconds = {p: x / args.repeats for p, x in json.loads(proc.stdout.readline()).items()}
+        proc.stdin.close()
+        proc.wait()
+        seconds["ffmpeg"] = sum(x["ffmpeg"] for x in runs[stage]) / args.repeats
+        total = sum(x["cpu"] for x in runs[stage]) / args.repeats
+        seconds["other"] = total - sum(seconds.values())
+        rows = [
+            {"stage": stage, "part": p, "seconds": round(max(seconds[p], 0.0), 4),
+             "share": round(max(seconds[p], 0.0) / total, 4)}
+            for p in PARTS if p in seconds
+        ]  # fmt: skip
+        walls, cpus = [x["wall"] for x in runs[stage]], [x["cpu"] for x in runs[stage]]
+        results[stage] = (
+            rows,
+            {
+                "frames": args.frames,
+                "end_to_end_s_median": round(statistics.median(walls), 3),
+                "end_to_end_s_runs": [round(w, 3) for w in walls],
+                "cpu_s_median": round(statistics.median(cpus), 3),
+                "cpu_s_runs": [round(c, 3) for c in cpus],
+            },
+        )
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", choices=["before", "after"], default="after")
+    parser.add_argument("--before", type=Path, help="a checkout of the library before")
+    parser.add_argument("--before-commit", help="its commit, for the results")
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (see above)")
     parser.add_argument("--frames", type=int, default=96)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--library-commit", help="commit of the vois_cli on PYTHONPATH")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    inputs = {k: getattr(args, k) for k in ("stage", "preset", "threads", "frames", "repeats")}
+    if args.child:
+        child(args)
+        return
+    inputs = {k: getattr(args, k) for k in ("before_commit", "preset", "threads", "frames",
+              "repeats")}  # fmt: skip
     meta = provenance(inputs, args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        rows, summary = profile(args, Path(tmp))
+        results = profile(args, Path(tmp))
     meta = finish(meta)
-    summary = {
-        "library_commit": args.library_commit or meta["commit"],
-        **summary,
-        "load_before": meta["machine"]["load_before"],
-        "load_after": meta["machine"]["load_after"],
-        "other_cpu": meta["machine"]["other_cpu"],
-    }
     old = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    rows = [r for r in old.get("rows", []) if r["stage"] != args.stage] + rows
+    rows = [r for r in old.get("rows", []) if r["stage"] not in results]
+    runs = old.get("runs", {})
+    for stage, (stage_rows, summary) in results.items():
+        rows += stage_rows
+        commit = args.before_commit if stage == "before" else meta["commit"]
+        runs[stage] = {"library_commit": commit, **summary}
     rows.sort(key=lambda r: (r["stage"] != "before", PARTS.index(r["part"])))
-    runs = old.get("runs", {}) | {args.stage: summary}
     write_json(args.out, {"meta": meta, "rows": rows, "runs": runs}, indent=1)
     for r in rows:
         print(f"{r['stage']:7s} {r['part']:10s} {r['seconds']:8.3f} s {100 * r['share']:5.1f} %")
