@@ -13,7 +13,7 @@ GPU (`--device cuda --preset paper`): the bare step on random clips of T = `--fr
 frames at 224×400 under bf16 autocast, without and with activation checkpointing: clips/s
 and peak allocated memory (goal ≤ 24 GB with checkpointing).
 
-    python3 benchmarks/train_speed.py [--preset tiny --preset small] [--steps 8] [--repeats 4]
+    python3 benchmarks/train_speed.py [--preset tiny --preset small] [--steps 16] [--repeats 6]
     python3 benchmarks/train_speed.py --device cuda --preset paper --frames 36
 """
 
@@ -202,8 +202,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", action="append", help="presets (default tiny, small on CPU)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    parser.add_argument("--steps", type=int, default=8, help="timed clips per measurement")
-    parser.add_argument("--repeats", type=int, default=4, help="pairs of loop and bare")
+    parser.add_argument("--steps", type=int, default=16, help="timed clips per measurement")
+    parser.add_argument("--repeats", type=int, default=6, help="pairs of loop and bare")
     parser.add_argument("--frames", type=int, default=36, help="T for the GPU measurement")
     parser.add_argument("--data", type=Path, help="preprocessed artifact (default: tiny synth)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/train_speed.json"))
