@@ -21,8 +21,6 @@ from __future__ import annotations
 import contextlib
 import heapq
 import os
-import queue
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from vois_cli.background import run_ahead
 from vois_cli.checkpoint import load_model
 from vois_cli.data import video as video_io
 from vois_cli.data.preprocess import MIN_TARGET_SIDE
@@ -341,7 +340,7 @@ class Predictor:
         stream = self.stream(target)
 
         def clips() -> Iterator[_Clip]:
-            prepared = _background(_prepared(frames, self.prepare), self.clip_len)
+            prepared = run_ahead(_prepared(frames, self.prepare), self.clip_len)
             with contextlib.closing(prepared):
                 for frame, x in prepared:
                     if (clip := stream._add(frame, x)) is not None:
@@ -349,7 +348,7 @@ class Predictor:
             if (clip := stream._last()) is not None:
                 yield clip
 
-        with contextlib.closing(_background(clips(), 1)) as outputs:
+        with contextlib.closing(run_ahead(clips(), 1)) as outputs:
             for clip in outputs:
                 for decided in stream._decide(clip):
                     if on_frame:
@@ -367,50 +366,6 @@ def _prepared(frames: Iterable[np.ndarray], prepare: Callable) -> Iterator[tuple
     finally:
         if hasattr(frames, "close"):
             frames.close()
-
-
-def _background(items: Iterator, depth: int) -> Iterator:
-    """The items of `items`, produced in a thread at most `depth` ahead of the consumer.
-
-    ffmpeg runs in its own process and torch releases the GIL, so stages chained this way
-    overlap. An error in the thread is raised here; leaving the loop early (close the
-    generator) stops the thread, which closes `items` (a decoder, an upstream stage).
-    """
-    ready: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-            put(end)
-        except BaseException as e:  # handed to the consumer, which raises it
-            put(e)
-        finally:
-            if hasattr(items, "close"):
-                items.close()
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    try:
-        while (item := ready.get()) is not end:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
 
 
 def load_target(path: str | Path) -> Image.Image:
