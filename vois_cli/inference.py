@@ -33,7 +33,7 @@ from PIL import Image, UnidentifiedImageError
 from vois_cli.background import run_ahead
 from vois_cli.checkpoint import load_model
 from vois_cli.data import video as video_io
-from vois_cli.data.preprocess import MIN_TARGET_SIDE
+from vois_cli.data.preprocess import check_target_side
 from vois_cli.data.transforms import Geometry, augment_target, resized_shape, to_model_input
 from vois_cli.data.ytvis import CATEGORY_ID, decode_rle, encode_rle
 from vois_cli.errors import InputError
@@ -376,14 +376,8 @@ def load_target(path: str | Path) -> Image.Image:
 
 
 def check_target(image: Image.Image, path: str | Path | None = None) -> Image.Image:
-    """`image` if both its sides are at least MIN_TARGET_SIDE, the rule `vois preprocess` applies
-    to training targets; else an `InputError` naming `path`."""
-    if min(image.size) < MIN_TARGET_SIDE:
-        raise InputError(
-            path,
-            f"target is only {image.width}x{image.height} pixels",
-            f"give a target image of at least {MIN_TARGET_SIDE}x{MIN_TARGET_SIDE}",
-        )
+    """`image` if `vois preprocess` would accept it as a target (`check_target_side`)."""
+    check_target_side(*image.size, path)
     return image
 
 

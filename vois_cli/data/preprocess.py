@@ -86,13 +86,19 @@ def _video_arrays(
 def _target(path: Path, short_edge: int, max_long_edge: int | None) -> np.ndarray:
     """The checked target image, resized: uint8 (H_I, W_I, 3)."""
     image = read_image(path, "target")
-    if min(image.shape[:2]) < MIN_TARGET_SIDE:
+    check_target_side(image.shape[1], image.shape[0], path)
+    return _resize(image, resized_shape(*image.shape[:2], short_edge, max_long_edge))
+
+
+def check_target_side(width: int, height: int, path: Path | str | None) -> None:
+    """The one rule for targets, in training and inference: both sides at least
+    MIN_TARGET_SIDE, else an `InputError` naming `path`."""
+    if min(width, height) < MIN_TARGET_SIDE:
         raise InputError(
             path,
-            f"target is only {image.shape[1]}x{image.shape[0]} pixels",
+            f"target is only {width}x{height} pixels",
             f"give a target image of at least {MIN_TARGET_SIDE}x{MIN_TARGET_SIDE}",
         )
-    return _resize(image, resized_shape(*image.shape[:2], short_edge, max_long_edge))
 
 
 def preprocess(
