@@ -158,9 +158,7 @@ class _Run:
                 "missing or empty data directory",
                 "pass the output folder of `vois preprocess`",
             )
-        ckpt = _check_run(
-            self.out_dir, cfg, resume, pretrained_image or pretrained_video or init
-        )
+        ckpt = _check_run(self.out_dir, cfg, resume, pretrained_image or pretrained_video or init)
         torch.manual_seed(cfg.train.seed)
         self.model, self.criterion, _ = build_model(cfg)
         if pretrained_image or pretrained_video:
