@@ -14,7 +14,8 @@ from vois_cli.data import video as video_io
 from vois_cli.data.video import VideoWriter
 from vois_cli.errors import InputError
 from vois_cli.infer_files import infer_video
-from vois_cli.inference import Predictor, default_checkpoint, read_video
+from vois_cli.inference import Predictor, default_checkpoint
+from vois_cli.inputs import read_video
 
 CONFIG = preset("tiny")  # T = 8, default overlap 2
 H, W, SIDE = 64, 96, 16

@@ -14,7 +14,8 @@ from vois_cli.checkpoint import save_checkpoint
 from vois_cli.cli import main
 from vois_cli.config import preset
 from vois_cli.data.video import VideoWriter
-from vois_cli.inference import Predictor, read_video
+from vois_cli.inference import Predictor
+from vois_cli.inputs import read_video
 from vois_cli.models import build_model
 
 WIDTH, HEIGHT, FRAMES = 96, 64, 10  # at 5 fps: two clips of T = 8, linked
