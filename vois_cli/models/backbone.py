@@ -162,16 +162,17 @@ class DualPathSwin(nn.Module):
             x = self._run(self._video_stage(s), x)  # (B, T, h_s', w_s', C_s), padded
             if g is not None and s < len(self.image_path.layers):
                 g = self._run(self.image_path.layers[s], g)  # (B, h_I', w_I', C_s), padded
-            key = str(s + 1)
-            if key in self.similarity:
+            key, tap = str(s + 1), None
+            if key in self.similarity:  # compares the stage's output before any cross block
                 gh, gw = image_sizes[s]
+                tap = self.video_norms[s](x[:, :, :hs, :ws])
                 g_s = self.image_norms_compared[key](g[:, :gh, :gw])
-                x_s = self.video_norms[s](x[:, :, :hs, :ws])
-                similarity.append(self.similarity[key](x_s, g_s))
+                similarity.append(self.similarity[key](tap, g_s))
             if key in self.cross_blocks:
                 gh, gw = image_sizes[s]
                 x = self.cross_blocks[key](x, self.image_norms[key](g[:, :gh, :gw]))
-            taps.append(self.video_norms[s](x[:, :, :hs, :ws]))
+                tap = None
+            taps.append(self.video_norms[s](x[:, :, :hs, :ws]) if tap is None else tap)
         return {"features": taps[:3], "memory": taps[3], "similarity": similarity}
 
     def lr_backbone_parameters(self, cross_in_backbone: bool) -> Iterator[nn.Parameter]:
