@@ -97,13 +97,13 @@ def auc(positives: list[float], negatives: list[float]) -> float | None:
 def role_scores(root: Path, split: str, predictions: Path) -> dict[str, list[float]]:
     """Every placed object's score: its best-overlapping prediction's, 0 if none reaches 0.5."""
     every = load_annotations(root / "annotations" / f"{split}_all.json")
-    preds = load_predictions(predictions, load_annotations(root / "annotations" / f"{split}.json"))
-    by_video: dict[int, list[dict]] = {}
-    for p in preds:
-        by_video.setdefault(p["video_id"], []).append(p)
+    preds = _by_video(
+        load_predictions(predictions, load_annotations(root / "annotations" / f"{split}.json"))
+    )
+    objects = every.by_video()
     scores: dict[str, list[float]] = {"target": [], "negative": [], "clutter": []}
     for video in every.videos:
-        gts, dts = every.by_video().get(video.id, []), by_video.get(video.id, [])
+        gts, dts = objects.get(video.id, []), preds.get(video.id, [])
         if not gts:
             continue
         dt_segs = [d["segmentations"] for d in dts]
@@ -142,17 +142,24 @@ def map_ap(checkpoint: Path, test_data: Path) -> float | None:
 def frame_iou(root: Path, split: str, predictions: Path) -> float:
     """Mean over the objects of `split` and their present frames of the best prediction IoU."""
     ann = load_annotations(root / "annotations" / f"{split}.json")
-    preds = load_predictions(predictions, ann)
+    preds, objects = _by_video(load_predictions(predictions, ann)), ann.by_video()
     best = []
     for video in ann.videos:
-        dts = [p for p in preds if p["video_id"] == video.id]
-        for g in ann.by_video().get(video.id, []):
+        dts = preds.get(video.id, [])
+        for g in objects.get(video.id, []):
             for t, seg in enumerate(g["segmentations"]):
                 if seg is None:
                     continue
                 segs = [d["segmentations"][t] for d in dts if d["segmentations"][t] is not None]
                 best.append(float(mask_utils.iou(segs, [seg], [0]).max()) if segs else 0.0)
     return round(float(np.mean(best)), 4) if best else 0.0
+
+
+def _by_video(predictions: list[dict]) -> dict[int, list[dict]]:
+    grouped: dict[int, list[dict]] = {}
+    for p in predictions:
+        grouped.setdefault(p["video_id"], []).append(p)
+    return grouped
 
 
 def run_rung(rung: str, args, config, paths) -> dict:
