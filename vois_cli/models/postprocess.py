@@ -6,10 +6,13 @@ a dense target map) it is prob^(1-w) · m^w, where m is the target map's mean pr
 under the proposal's soft mask: the dense comparison with the target, which learns in far
 fewer steps than the sparse class loss, ranks the proposals. Its masks are the logits
 bilinearly resized to the original frame size, as the criterion resizes them to the input
-size in training, then sigmoid > `mask_threshold`.
+size in training, then sigmoid > `mask_threshold`, computed as logit > logit(`mask_threshold`)
+(one comparison per pixel instead of a sigmoid and a comparison).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +26,7 @@ class PostProcess:
 
     def __init__(self, cfg: ModelConfig):
         self.score_threshold = cfg.score_threshold
-        self.mask_threshold = cfg.mask_threshold
+        self.logit_threshold = _logit(cfg.mask_threshold)
         self.target_weight = cfg.score_target_map
 
     @torch.no_grad()
@@ -47,17 +50,31 @@ class PostProcess:
                 w = self.target_weight
                 scores = scores ** (1 - w) * evidence**w
             order = torch.sort(scores, descending=True, stable=True).indices
-            kept = []
-            for j in order[scores[order] > self.score_threshold].tolist():
-                logits = masks[b, j, :frames].float()[None]  # (1, T_real, h, w)
-                resized = F.interpolate(
-                    logits, size=tuple(size), mode="bilinear", align_corners=False
-                )
-                binary = resized[0].sigmoid() > self.mask_threshold  # (T_real, height, width)
-                if binary.any():
-                    kept.append({"score": scores[j].item(), "masks": binary.cpu().numpy()})
-            results.append(kept)
+            kept = order[scores[order] > self.score_threshold]
+            if len(kept) == 0:
+                results.append([])
+                continue
+            # one resize for every kept proposal; sigmoid(x) > t is x > logit(t)
+            resized = F.interpolate(
+                masks[b, kept, :frames].float(), size=tuple(size), mode="bilinear",
+                align_corners=False,
+            )  # fmt: skip
+            binary = (resized > self.logit_threshold).cpu().numpy()  # (k, T_real, height, width)
+            results.append(
+                [
+                    {"score": scores[j].item(), "masks": m}
+                    for j, m in zip(kept.tolist(), binary, strict=True)
+                    if m.any()
+                ]
+            )
         return results
+
+
+def _logit(p: float) -> float:
+    """log(p / (1 - p)), ±inf at and beyond 0 and 1 (no pixel / every pixel passes)."""
+    if p <= 0 or p >= 1:
+        return math.copysign(math.inf, p - 0.5)
+    return math.log(p / (1 - p))
 
 
 def mask_pooled(target_logits: torch.Tensor, mask_logits: torch.Tensor) -> torch.Tensor:
