@@ -16,7 +16,9 @@ from vois_cli.errors import InputError
 from vois_cli.models import build_model
 
 # the tiny preset at a quarter of its pixels and half its frames: same code paths, ~0.3 s a step
-FAST = {"num_frames": 4, "short_edge": 64, "max_long_edge": 96}
+# 4 queries a frame: the 64 x 96 input has 24 memory tokens a frame (the losses below were
+# measured with 4)
+FAST = {"num_frames": 4, "num_queries": 4, "short_edge": 64, "max_long_edge": 96}
 
 
 class Killed(Exception):
@@ -193,7 +195,7 @@ def test_loss_on_a_fixed_tiny_training_set_falls_below_the_measured_threshold(
 ):
     """One clip of one video, 30 epochs at the tiny preset's rates, no lr drop (~10 s).
 
-    Measured here: step 1 16.6; mean of the last 10 steps 11.3 (augmentation keeps it noisy).
+    Measured here: step 1 17.5; mean of the last 10 steps 11.9 (augmentation keeps it noisy).
     """
     data = one_video_artifact(tmp_path_factory.getbasetemp())
     config = preset(
@@ -202,5 +204,5 @@ def test_loss_on_a_fixed_tiny_training_set_falls_below_the_measured_threshold(
     summary = train(data, tmp_path / "run", config, device="cpu")
     losses = [float(r["loss"]) for r in _log(tmp_path / "run")]
     assert summary["steps"] == len(losses) == 30
-    assert losses[0] == pytest.approx(16.6, abs=0.5)
-    assert sum(losses[-10:]) / 10 < 12.5
+    assert losses[0] == pytest.approx(17.5, abs=0.5)
+    assert sum(losses[-10:]) / 10 < 13.0

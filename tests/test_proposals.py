@@ -1,5 +1,6 @@
 """Two-stage queries: the token heads, the slot linking through a clip, the dense token loss."""
 
+import pytest
 import torch
 from torchvision.ops import sigmoid_focal_loss
 
@@ -59,3 +60,10 @@ def test_each_object_trains_the_token_its_centre_falls_in():
     hit[0, 0, 0, 1] = 1
     expected = sigmoid_focal_loss(logits, hit, alpha=0.25, gamma=2.0, reduction="sum")
     assert torch.isclose(losses["loss_token_ce"], expected)
+
+
+def test_a_memory_smaller_than_the_queries_is_refused():
+    heads = TokenProposals(8, num_queries=7)
+    memory = torch.randn(1, 2, 2, 3, 8)  # 6 tokens a frame
+    with pytest.raises(ValueError, match="fewer tokens than the 7 queries"):
+        heads(memory, torch.zeros_like(memory))

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from vois_cli.config import preset
 from vois_cli.models import build_model
 from vois_cli.models.criterion import SetCriterion, token_coverage
+from vois_cli.models.dot_mask_head import WINDOW_MARGIN
 from vois_cli.models.mask_head import box_windows
 from vois_cli.models.similarity import TargetSimilarity
 
@@ -75,7 +76,7 @@ def test_memory_grid_follows_memory_stride(stride):
     with torch.no_grad():
         out = model(torch.randn(1, 8, 3, h, w), torch.randn(1, 3, 64, 64))
     assert out["target_logits"].shape == (1, 8, -(-h // stride), -(-w // stride))
-    assert out["pred_masks"].shape == (1, 4, 8, h // 4, w // 4)
+    assert out["pred_masks"].shape == (1, cfg.num_queries, 8, h // 4, w // 4)
 
 
 def test_the_target_changes_the_similarity_and_the_memory():
@@ -113,7 +114,7 @@ def test_dot_mask_head_masks_are_query_pixel_dot_products():
     head = model.mask_head
     with torch.no_grad():
         out = model(torch.randn(1, 8, 3, 64, 96), torch.randn(1, 3, 64, 64))
-    assert out["pred_masks"].shape == (1, 4, 8, 16, 24)
+    assert out["pred_masks"].shape == (1, cfg.num_queries, 8, 16, 24)
     # the same query vector in two frames of identical features gives identical masks
     hs = torch.randn(1, 1, 1, cfg.hidden_dim).expand(1, 2, 1, -1)
     feats = [torch.randn(1, 1, 16 // s, 24 // s, c).expand(1, 2, -1, -1, -1)
@@ -141,9 +142,9 @@ def test_two_stage_dot_masks_are_cut_to_each_proposals_box_window():
         torch.randn(1, 1, 16 // s, 24 // s, c) for s, c in zip((1, 2, 4), (24, 48, 96), strict=True)
     ]
     memory = torch.randn(1, 1, 1, 2, cfg.hidden_dim)
-    boxes = torch.tensor([[[[0.25, 0.5, 0.2, 0.4]], [[0.75, 0.5, 1.0, 1.0]]]])  # (B, n, T, 4)
+    boxes = torch.tensor([[[[0.25, 0.5, 0.2, 0.4]], [[0.5, 0.5, 1.0, 1.0]]]])  # (B, n, T, 4)
     with torch.no_grad():
         masks = head(hs, memory, None, feats, boxes)[0, :, 0]  # (n, 16, 24)
-    window = box_windows(boxes[0, :, 0], 16, 24, margin=0.25).bool()
+    window = box_windows(boxes[0, :, 0], 16, 24, margin=WINDOW_MARGIN).bool()
     assert (masks[~window] == -20.0).all() and (masks[window] != -20.0).all()
     assert window[0].sum() < window[1].sum() == 16 * 24

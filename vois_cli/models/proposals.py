@@ -43,6 +43,8 @@ class TokenProposals(nn.Module):
         logits = self.score(memory).squeeze(-1)
         boxes = (self.box(memory) + cell_priors(h, w, memory.device).logit()).sigmoid()
         n = self.num_queries
+        if h * w < n:
+            raise ValueError(f"a {h}x{w} memory has fewer tokens than the {n} queries a frame")
         top = logits.detach().flatten(2).topk(n, dim=2).indices  # (B, T, n)
         top = link_slots(top, boxes.detach().flatten(2, 3)).flatten(1)  # (B, T·n)
         frame = torch.arange(t, device=memory.device).repeat_interleave(n)
