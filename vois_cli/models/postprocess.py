@@ -55,10 +55,8 @@ class PostProcess:
                 results.append([])
                 continue
             # one resize for every kept proposal; sigmoid(x) > t is x > logit(t)
-            resized = F.interpolate(
-                masks[b, kept, :frames].float(), size=tuple(size), mode="bilinear",
-                align_corners=False,
-            )  # fmt: skip
+            logits = masks[b, kept, :frames].float()  # (k, T_real, h, w)
+            resized = F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
             binary = (resized > self.logit_threshold).cpu().numpy()  # (k, T_real, height, width)
             results.append(
                 [
