@@ -1,0 +1,203 @@
+"""Where a model's AP is lost: masks, boxes, tracks and ranking, each beside its ceiling.
+
+YouTube-VIS AP counts a predicted track only if its sequence IoU with a target instance
+reaches 0.5 and ranks it by its score, so a model at AP 0 can fail at any of four steps.
+This measures each one on a benchmark split, for a checkpoint and its predictions:
+
+- `frame`: per target instance and present frame, the best IoU any prediction reaches
+  (the ladder's `frame_iou`): mask quality before linking.
+- `oracle_track`: per target, the sequence IoU of the track a perfect linker would build
+  from the same masks (each frame's best prediction, nothing where the target is absent):
+  the most any linking of these masks can give.
+- `best_track`: per target, the best sequence IoU of a predicted track: what AP sees.
+- `box`: per target instance and frame, the best IoU of the model's query boxes, by how
+  much of the instance is visible (its area over its largest area in the clip).
+- `token_auc`: how the dense target map (`loss_target_map` > 0), or else the two-stage token
+  scores, rank memory tokens half covered by a target instance against tokens on
+  look-alikes, on unrelated products and on the background (0.5 is chance).
+
+    python3 benchmarks/ap_breakdown.py runs/train/last.pt runs/predictions.json \
+        [--root data/synthlive] [--frames data/frames] [--split test] [--cache DIR]
+
+Figures go to benchmarks/results/ap_breakdown.json with their provenance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from provenance import finish, provenance
+from pycocotools import mask as mask_utils
+from scipy.stats import rankdata
+from torch import Tensor
+from torchvision.ops import box_convert, box_iou
+
+from vois_cli.atomic import write_json
+from vois_cli.checkpoint import load_model
+from vois_cli.data.dataset import ClipDataset
+from vois_cli.data.preprocess import preprocess
+from vois_cli.data.ytvis import load_annotations, load_predictions
+from vois_cli.models.criterion import token_coverage
+
+ROLES = ("target", "negative", "clutter")
+VISIBLE = ((0.8, 1.01, "visible > 0.8"), (0.5, 0.8, "visible 0.5-0.8"), (0.0, 0.5, "visible < 0.5"))
+
+
+def track_ious(truth: list[dict], predicted: list[dict], length: int) -> tuple[float, float]:
+    """(oracle, best) sequence IoU of one true object against a video's predicted tracks."""
+    inter_o = union_o = 0.0
+    inter_b, union_b = np.zeros(len(predicted)), np.zeros(len(predicted))
+    for t in range(length):
+        gt = truth[t]
+        segs = [p["segmentations"][t] for p in predicted]
+        areas = np.array([mask_utils.area(s) if s else 0 for s in segs], float)
+        if gt is None:
+            union_b += areas
+            continue
+        gt_area = float(mask_utils.area(gt))
+        inter = np.array(
+            [mask_utils.area(mask_utils.merge([s, gt], intersect=True)) if s else 0 for s in segs],
+            float,
+        )
+        inter_b += inter
+        union_b += areas + gt_area - inter
+        ious = inter / np.maximum(areas + gt_area - inter, 1)
+        k = int(ious.argmax()) if len(ious) and ious.max() > 0 else None
+        inter_o += inter[k] if k is not None else 0.0
+        union_o += areas[k] + gt_area - inter[k] if k is not None else gt_area
+    best = float((inter_b / np.maximum(union_b, 1)).max()) if len(predicted) else 0.0
+    return inter_o / max(union_o, 1.0), best
+
+
+def tracks(root: Path, split: str, predictions: Path) -> dict:
+    ann = load_annotations(root / "annotations" / f"{split}.json")
+    by_video: dict[int, list[dict]] = {}
+    for p in load_predictions(predictions, ann):
+        by_video.setdefault(p["video_id"], []).append(p)
+    frame, oracle, best = [], [], []
+    for video in ann.videos:
+        predicted = by_video.get(video.id, [])
+        for obj in ann.by_video().get(video.id, []):
+            o, b = track_ious(obj["segmentations"], predicted, video.length)
+            oracle.append(o)
+            best.append(b)
+            for t, seg in enumerate(obj["segmentations"]):
+                segs = [p["segmentations"][t] for p in predicted if p["segmentations"][t]]
+                if seg is not None:
+                    frame.append(float(mask_utils.iou(segs, [seg], [0]).max()) if segs else 0.0)
+    return {
+        "frame": _summary(frame),
+        "oracle_track": _summary(oracle),
+        "best_track": _summary(best),
+    }
+
+
+def _summary(values: list[float]) -> dict:
+    v = np.asarray(values, float)
+    return {
+        "n": len(v),
+        "mean": round(float(v.mean()), 4) if len(v) else None,
+        "at_0.5": round(float((v >= 0.5).mean()), 4) if len(v) else None,
+        "at_0.75": round(float((v >= 0.75).mean()), 4) if len(v) else None,
+    }
+
+
+def role_data(root: Path, frames: Path, split: str, cache: Path) -> dict[str, Path]:
+    """Preprocessed copies of the split holding only the objects of each role (made once)."""
+    every = json.loads((root / "annotations" / f"{split}_all.json").read_text())
+    out = {}
+    for role in ROLES:
+        out[role] = cache / split / role
+        if out[role].exists():
+            continue
+        subset = dict(every, annotations=[a for a in every["annotations"] if a["role"] == role])
+        path = root / "annotations" / f".{split}_{role}.json"  # targets resolve from root
+        path.write_text(json.dumps(subset))
+        try:
+            preprocess(frames, path, out[role], 224, 400)
+        finally:
+            path.unlink()
+    return out
+
+
+@torch.no_grad()
+def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
+    """Query-box IoU per target instance and frame, and the token AUCs."""
+    model, _, config = load_model(checkpoint, "cpu")
+    sets = {r: ClipDataset(p, config.model, train=False) for r, p in data.items()}
+    n = config.model.num_queries
+    boxes: dict[str, list[float]] = {name: [] for *_, name in VISIBLE}
+    tokens: dict[str, list[Tensor]] = {r: [] for r in (*ROLES, "background")}
+    key = None
+    for i in range(len(sets["target"])):
+        clips = {r: s[i] for r, s in sets.items()}
+        clip = clips["target"]
+        out = model(clip["video"][None], clip["target"][None])
+        t_len, _, height, width = clip["video"].shape
+        scale = torch.tensor([width, height, width, height], dtype=torch.float32)
+        predicted = box_convert(out["pred_boxes"][0].view(t_len, n, 4) * scale, "cxcywh", "xyxy")
+        largest = clip["masks"].flatten(2).sum(2).amax(1).clamp(min=1)  # (K,)
+        for k, t in clip["present"].nonzero().tolist():
+            if not clip["frame_valid"][t]:
+                continue
+            truth = box_convert(clip["boxes"][k, t][None] * scale, "cxcywh", "xyxy")
+            visible = float(clip["masks"][k, t].sum() / largest[k])
+            name = next(name for lo, hi, name in VISIBLE if lo <= visible < hi)
+            boxes[name].append(float(box_iou(predicted[t], truth).max()))
+        key = key or next((k for k in ("target_logits", "token_logits") if k in out), None)
+        if key is None:
+            continue
+        logits = out[key][0][clip["frame_valid"]]  # (T_real, h, w)
+        cover = {
+            r: token_coverage(c["masks"], tuple(logits.shape[-2:]))[clip["frame_valid"]]
+            for r, c in clips.items()
+        }
+        for r in ROLES:
+            tokens[r].append(logits[cover[r] >= 0.5])
+        tokens["background"].append(logits[sum(cover.values()) < 0.1])
+    every = [x for v in boxes.values() for x in v]
+    figures = {"box": {"all": _summary(every), **{k: _summary(v) for k, v in boxes.items()}}}
+    if key is not None:
+        scores = {r: torch.cat(v).numpy() for r, v in tokens.items()}
+        figures["token_auc"] = {
+            "scores": key,
+            **{f"target_vs_{r}": auc(scores["target"], scores[r]) for r in scores if r != "target"},
+        }
+    return figures
+
+
+def auc(positives: np.ndarray, negatives: np.ndarray) -> float | None:
+    """P(a positive outranks a negative), ties half (Mann-Whitney U from average ranks)."""
+    if not len(positives) or not len(negatives):
+        return None
+    ranks = rankdata(np.concatenate([positives, negatives]))
+    n_pos, n_neg = len(positives), len(negatives)
+    return round(float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)), 4)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("predictions", type=Path, help="the checkpoint's predictions of --split")
+    parser.add_argument("--root", type=Path, default=Path("data/synthlive"))
+    parser.add_argument("--frames", type=Path, default=Path("data/frames"))
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--cache", type=Path, default=Path("data/ap_breakdown"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ap_breakdown.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    meta = provenance(vars(args))
+    figures = {
+        **tracks(args.root, args.split, args.predictions),
+        **model_figures(args.checkpoint, role_data(args.root, args.frames, args.split, args.cache)),
+    }
+    print(json.dumps(figures, indent=1))
+    write_json(args.out, {"meta": finish(meta), **figures}, indent=1)
+
+
+if __name__ == "__main__":
+    main()

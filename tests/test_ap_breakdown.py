@@ -1,0 +1,51 @@
+"""benchmarks/ap_breakdown.py: the oracle and best track IoUs and the token AUC on hand-made
+cases."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vois_cli.data.ytvis import encode_rle
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the script imports its sibling provenance.py
+SPEC = importlib.util.spec_from_file_location(
+    "ap_breakdown", ROOT / "benchmarks" / "ap_breakdown.py"
+)
+ap_breakdown = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(ap_breakdown)
+
+
+def _box(x0: int, x1: int) -> dict:
+    """RLE of a 10 × 10 frame with columns [x0, x1) set."""
+    mask = np.zeros((10, 10), dtype=bool)
+    mask[:, x0:x1] = True
+    return encode_rle(mask)
+
+
+def test_the_oracle_joins_two_tracks_that_each_follow_the_object_half_the_time():
+    # the object covers columns 0-3 in frame 0 and 5-8 in frame 1; track a is right in frame
+    # 0 and on another object in frame 1, track b the other way round
+    truth = [_box(0, 4), _box(5, 9)]
+    a = {"segmentations": [_box(0, 4), _box(0, 2)]}
+    b = {"segmentations": [_box(6, 8), _box(5, 9)]}
+    oracle, best = ap_breakdown.track_ious(truth, [a, b], 2)
+    assert oracle == pytest.approx(1.0)
+    # a: intersection 40, union 40 + (20 + 40) = 100; b: 40 / (40 + 20 + 40)
+    assert best == pytest.approx(0.4)
+
+
+def test_a_mask_where_the_object_is_absent_costs_the_track_but_not_the_oracle():
+    truth = [_box(0, 4), None]
+    track = {"segmentations": [_box(0, 4), _box(0, 4)]}
+    oracle, best = ap_breakdown.track_ious(truth, [track], 2)
+    assert oracle == pytest.approx(1.0)
+    assert best == pytest.approx(0.5)
+
+
+def test_auc_counts_ties_as_half_and_is_none_without_negatives():
+    assert ap_breakdown.auc(np.array([2.0, 3.0]), np.array([1.0, 2.0])) == pytest.approx(0.875)
+    assert ap_breakdown.auc(np.array([1.0]), np.array([])) is None
