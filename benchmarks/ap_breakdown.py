@@ -10,6 +10,8 @@ This measures each one on a benchmark split, for a checkpoint and its prediction
   from the same masks (each frame's best prediction, nothing where the target is absent):
   the most any linking of these masks can give.
 - `best_track`: per target, the best sequence IoU of a predicted track: what AP sees.
+- `oracle_metrics`: YouTube-VIS AP of the perfect linker's tracks, each scored by its IoU:
+  the AP these masks would give with perfect linking and ranking.
 - `box`: per target instance and frame, the best IoU of the model's query boxes, by how
   much of the instance is visible (its area over its largest area in the clip).
 - `token_auc`: how the dense target map (`loss_target_map` > 0), or else the two-stage token
@@ -40,23 +42,28 @@ from vois_cli.atomic import write_json
 from vois_cli.checkpoint import load_model
 from vois_cli.data.dataset import ClipDataset
 from vois_cli.data.preprocess import preprocess
-from vois_cli.data.ytvis import load_annotations, load_predictions
+from vois_cli.data.ytvis import CATEGORY_ID, load_annotations, load_predictions
+from vois_cli.evaluation import evaluate
 from vois_cli.models.criterion import token_coverage
 
 ROLES = ("target", "negative", "clutter")
 VISIBLE = ((0.8, 1.01, "visible > 0.8"), (0.5, 0.8, "visible 0.5-0.8"), (0.0, 0.5, "visible < 0.5"))
 
 
-def track_ious(truth: list[dict], predicted: list[dict], length: int) -> tuple[float, float]:
-    """(oracle, best) sequence IoU of one true object against a video's predicted tracks."""
+def track_ious(truth: list[dict], predicted: list[dict], length: int) -> dict:
+    """One true object against a video's predicted tracks: `frames` (the best IoU in each
+    present frame), `oracle` and `best` sequence IoU, and `oracle_track` (the masks a perfect
+    linker picks, RLE or None per frame)."""
     inter_o = union_o = 0.0
     inter_b, union_b = np.zeros(len(predicted)), np.zeros(len(predicted))
+    frames, picked = [], []
     for t in range(length):
         gt = truth[t]
         segs = [p["segmentations"][t] for p in predicted]
         areas = np.array([mask_utils.area(s) if s else 0 for s in segs], float)
         if gt is None:
             union_b += areas
+            picked.append(None)
             continue
         gt_area = float(mask_utils.area(gt))
         inter = np.array(
@@ -67,32 +74,46 @@ def track_ious(truth: list[dict], predicted: list[dict], length: int) -> tuple[f
         union_b += areas + gt_area - inter
         ious = inter / np.maximum(areas + gt_area - inter, 1)
         k = int(ious.argmax()) if len(ious) and ious.max() > 0 else None
+        frames.append(float(ious[k]) if k is not None else 0.0)
+        picked.append(segs[k] if k is not None else None)
         inter_o += inter[k] if k is not None else 0.0
         union_o += areas[k] + gt_area - inter[k] if k is not None else gt_area
-    best = float((inter_b / np.maximum(union_b, 1)).max()) if len(predicted) else 0.0
-    return inter_o / max(union_o, 1.0), best
+    return {
+        "frames": frames,
+        "oracle": inter_o / max(union_o, 1.0),
+        "best": float((inter_b / np.maximum(union_b, 1)).max()) if len(predicted) else 0.0,
+        "oracle_track": picked,
+    }
 
 
 def tracks(root: Path, split: str, predictions: Path) -> dict:
+    """The track figures, and `oracle_metrics`: AP/AR of the perfect linker's tracks, each
+    scored by its IoU, i.e. what these masks give with perfect linking and ranking."""
     ann = load_annotations(root / "annotations" / f"{split}.json")
     by_video: dict[int, list[dict]] = {}
     for p in load_predictions(predictions, ann):
         by_video.setdefault(p["video_id"], []).append(p)
-    frame, oracle, best = [], [], []
-    for video in ann.videos:
-        predicted = by_video.get(video.id, [])
-        for obj in ann.by_video().get(video.id, []):
-            o, b = track_ious(obj["segmentations"], predicted, video.length)
-            oracle.append(o)
-            best.append(b)
-            for t, seg in enumerate(obj["segmentations"]):
-                segs = [p["segmentations"][t] for p in predicted if p["segmentations"][t]]
-                if seg is not None:
-                    frame.append(float(mask_utils.iou(segs, [seg], [0]).max()) if segs else 0.0)
+    figures = [
+        (video.id, track_ious(obj["segmentations"], by_video.get(video.id, []), video.length))
+        for video in ann.videos
+        for obj in ann.by_video().get(video.id, [])
+    ]
+    oracle = [
+        {
+            "video_id": v,
+            "category_id": CATEGORY_ID,
+            "score": f["oracle"],
+            "segmentations": f["oracle_track"],
+        }
+        for v, f in figures
+        if any(f["oracle_track"])
+    ]
+    metrics = evaluate(ann, oracle).metrics
     return {
-        "frame": _summary(frame),
-        "oracle_track": _summary(oracle),
-        "best_track": _summary(best),
+        "frame": _summary([x for _, f in figures for x in f["frames"]]),
+        "oracle_track": _summary([f["oracle"] for _, f in figures]),
+        "best_track": _summary([f["best"] for _, f in figures]),
+        "oracle_metrics": {k: round(metrics[k], 4) for k in ("AP", "AP50", "AP75", "AR10")},
     }
 
 
@@ -190,7 +211,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ap_breakdown.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    meta = provenance(vars(args))
+    meta = provenance(vars(args), torch_threads=1)
     figures = {
         **tracks(args.root, args.split, args.predictions),
         **model_figures(args.checkpoint, role_data(args.root, args.frames, args.split, args.cache)),

@@ -32,18 +32,21 @@ def test_the_oracle_joins_two_tracks_that_each_follow_the_object_half_the_time()
     truth = [_box(0, 4), _box(5, 9)]
     a = {"segmentations": [_box(0, 4), _box(0, 2)]}
     b = {"segmentations": [_box(6, 8), _box(5, 9)]}
-    oracle, best = ap_breakdown.track_ious(truth, [a, b], 2)
-    assert oracle == pytest.approx(1.0)
+    figures = ap_breakdown.track_ious(truth, [a, b], 2)
+    assert figures["frames"] == [1.0, 1.0]
+    assert figures["oracle_track"] == [a["segmentations"][0], b["segmentations"][1]]
+    assert figures["oracle"] == pytest.approx(1.0)
     # a: intersection 40, union 40 + (20 + 40) = 100; b: 40 / (40 + 20 + 40)
-    assert best == pytest.approx(0.4)
+    assert figures["best"] == pytest.approx(0.4)
 
 
 def test_a_mask_where_the_object_is_absent_costs_the_track_but_not_the_oracle():
     truth = [_box(0, 4), None]
     track = {"segmentations": [_box(0, 4), _box(0, 4)]}
-    oracle, best = ap_breakdown.track_ious(truth, [track], 2)
-    assert oracle == pytest.approx(1.0)
-    assert best == pytest.approx(0.5)
+    figures = ap_breakdown.track_ious(truth, [track], 2)
+    assert figures["oracle_track"][1] is None
+    assert figures["oracle"] == pytest.approx(1.0)
+    assert figures["best"] == pytest.approx(0.5)
 
 
 def test_auc_counts_ties_as_half_and_is_none_without_negatives():
