@@ -8,9 +8,9 @@ The clip: a textured background, two moving copies of the target product (a red 
 with cream stripes) and a hard negative that differs only in colour (blue). Training uses
 the real criterion, parameter groups and postprocess; only the clip (T=2, 64×96 rather than
 T=8 at a short edge of 96, 6× the cost), the decoder width (128) and the learning rates
-differ from the preset, to converge in a CPU minute. The rest group runs at 1e-3 (at 1e-2
-the memory collapses: every position's E alike, all proposals the same box) and the mask
-head at the preset's `lr_mask_head`, 1e-2.
+differ from the preset, to converge in a CPU minute. The rest group, the mask head
+included, runs at 1e-3 (at 1e-2 the memory collapses: every position's E alike, all
+proposals the same box).
 """
 
 import numpy as np
