@@ -5,9 +5,10 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vois_cli.config import preset
-from vois_cli.models.postprocess import PostProcess
+from vois_cli.models.postprocess import PostProcess, binary_masks
 
 
 def _logit(p):
@@ -78,3 +79,11 @@ def test_target_map_evidence_reranks_proposals():
     assert kept[0]["masks"][0, 1, 1] and not kept[0]["masks"][0, 0, 0]
     plain = PostProcess(preset("tiny").model)(outputs, [1], [(2, 2)])[0]
     assert [k["score"] for k in plain] == pytest.approx([0.8, 0.6])
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.5, math.inf])
+def test_plane_by_plane_masks_equal_one_batched_resize(threshold):
+    torch.manual_seed(0)
+    logits = torch.randn(3, 5, 9, 13) * 4
+    batched = F.interpolate(logits, size=(37, 61), mode="bilinear", align_corners=False)
+    assert np.array_equal(binary_masks(logits, (37, 61), threshold), (batched > threshold).numpy())

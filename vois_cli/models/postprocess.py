@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -54,10 +55,9 @@ class PostProcess:
             if len(kept) == 0:
                 results.append([])
                 continue
-            # one resize for every kept proposal; sigmoid(x) > t is x > logit(t)
+            # sigmoid(x) > t is x > logit(t)
             logits = masks[b, kept, :frames].float()  # (k, T_real, h, w)
-            resized = F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
-            binary = (resized > self.logit_threshold).cpu().numpy()  # (k, T_real, height, width)
+            binary = binary_masks(logits, tuple(size), self.logit_threshold)
             results.append(
                 [
                     {"score": scores[j].item(), "masks": m}
@@ -66,6 +66,23 @@ class PostProcess:
                 ]
             )
         return results
+
+
+def binary_masks(logits: torch.Tensor, size: tuple[int, int], threshold: float) -> np.ndarray:
+    """logits (k, T, h, w) -> bool ndarray (k, T, *size): bilinear resize, then > threshold.
+
+    On the CPU one (proposal, frame) plane at a time, so that each resized plane is compared
+    while it is still in cache: half the time of one batched call, with the same values
+    (the resize treats every plane on its own either way). On a GPU one batched call.
+    """
+    if logits.device.type != "cpu":
+        resized = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        return (resized > threshold).cpu().numpy()
+    binary = torch.empty((*logits.shape[:2], *size), dtype=torch.bool)
+    for plane, out in zip(logits.flatten(0, 1), binary.flatten(0, 1), strict=True):
+        resized = F.interpolate(plane[None, None], size=size, mode="bilinear", align_corners=False)
+        torch.gt(resized[0, 0], threshold, out=out)
+    return binary.numpy()
 
 
 def _logit(p: float) -> float:
