@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -136,12 +137,10 @@ def role_data(root: Path, frames: Path, split: str, cache: Path) -> dict[str, Pa
         if out[role].exists():
             continue
         subset = dict(every, annotations=[a for a in every["annotations"] if a["role"] == role])
-        path = root / "annotations" / f".{split}_{role}.json"  # targets resolve from root
-        path.write_text(json.dumps(subset))
-        try:
-            preprocess(frames, path, out[role], 224, 400)
-        finally:
-            path.unlink()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"{split}_{role}.json"
+            path.write_text(json.dumps(subset))
+            preprocess(frames, path, out[role], 224, 400, root=root)
     return out
 
 
