@@ -94,10 +94,11 @@ def tracks(root: Path, split: str, predictions: Path) -> dict:
     by_video: dict[int, list[dict]] = {}
     for p in load_predictions(predictions, ann):
         by_video.setdefault(p["video_id"], []).append(p)
+    objects = ann.by_video()
     figures = [
         (video.id, track_ious(obj["segmentations"], by_video.get(video.id, []), video.length))
         for video in ann.videos
-        for obj in ann.by_video().get(video.id, [])
+        for obj in objects[video.id]
     ]
     oracle = [
         {
