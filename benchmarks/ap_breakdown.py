@@ -186,18 +186,26 @@ def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
         scores = {r: torch.cat(v).numpy() for r, v in tokens.items()}
         figures["token_auc"] = {
             "scores": key,
-            **{f"target_vs_{r}": auc(scores["target"], scores[r]) for r in scores if r != "target"},
+            **{
+                f"target_vs_{r}": _rounded(auc(scores["target"], scores[r]))
+                for r in scores
+                if r != "target"
+            },
         }
     return figures
 
 
-def auc(positives: np.ndarray, negatives: np.ndarray) -> float | None:
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def auc(positives, negatives) -> float | None:
     """P(a positive outranks a negative), ties half (Mann-Whitney U from average ranks)."""
     if not len(positives) or not len(negatives):
         return None
     ranks = rankdata(np.concatenate([positives, negatives]))
     n_pos, n_neg = len(positives), len(negatives)
-    return round(float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)), 4)
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pycocotools import mask as mask_utils
+from ap_breakdown import auc, track_ious
 
 from vois_cli.atomic import write_json
 from vois_cli.checkpoint import load_model
@@ -84,14 +84,6 @@ def rung_data(rung: str, root: Path, frames: Path, data: Path, cache: Path, spec
     if not test.exists():
         preprocess(cache / "colour" / "frames", bench / "annotations" / "test.json", test, 224, 400)
     return bench, out, "test", test
-
-
-def auc(positives: list[float], negatives: list[float]) -> float | None:
-    """P(a positive outranks a negative), ties counted half (Mann-Whitney); None if empty."""
-    if not positives or not negatives:
-        return None
-    p, n = np.asarray(positives)[:, None], np.asarray(negatives)[None, :]
-    return float(((p > n) + 0.5 * (p == n)).mean())
 
 
 def role_scores(root: Path, split: str, predictions: Path) -> dict[str, list[float]]:
@@ -143,15 +135,12 @@ def frame_iou(root: Path, split: str, predictions: Path) -> float:
     """Mean over the objects of `split` and their present frames of the best prediction IoU."""
     ann = load_annotations(root / "annotations" / f"{split}.json")
     preds, objects = _by_video(load_predictions(predictions, ann)), ann.by_video()
-    best = []
-    for video in ann.videos:
-        dts = preds.get(video.id, [])
-        for g in objects.get(video.id, []):
-            for t, seg in enumerate(g["segmentations"]):
-                if seg is None:
-                    continue
-                segs = [d["segmentations"][t] for d in dts if d["segmentations"][t] is not None]
-                best.append(float(mask_utils.iou(segs, [seg], [0]).max()) if segs else 0.0)
+    best = [
+        iou
+        for video in ann.videos
+        for g in objects[video.id]
+        for iou in track_ious(g["segmentations"], preds.get(video.id, []), video.length)["frames"]
+    ]
     return round(float(np.mean(best)), 4) if best else 0.0
 
 
