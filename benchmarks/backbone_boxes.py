@@ -138,6 +138,10 @@ def box_quality(model: TokenBoxes, dataset: ClipDataset) -> dict[str, float]:
     return {"centre": round(float(np.mean(centre)), 3), "top10": round(float(np.mean(top)), 3)}
 
 
+def _prefixed(prefix: str, figures: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}_{k}": v for k, v in figures.items()}
+
+
 def run(name: str, train_dir: Path, test_dir: Path, steps: int, seed: int) -> dict:
     torch.manual_seed(seed)
     model = build(name)
@@ -166,8 +170,8 @@ def run(name: str, train_dir: Path, test_dir: Path, steps: int, seed: int) -> di
         "steps": steps,
         "train_s": round(seconds, 1),
         "loss_last_quarter": round(float(np.mean(losses[-max(1, len(losses) // 4) :])), 3),
-        "train": box_quality(model, fitted),
-        "test": box_quality(model, ClipDataset(test_dir, cfg, train=False)),
+        **_prefixed("train", box_quality(model, fitted)),
+        **_prefixed("test", box_quality(model, ClipDataset(test_dir, cfg, train=False))),
     }
 
 
