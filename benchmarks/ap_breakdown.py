@@ -14,6 +14,10 @@ This measures each one on a benchmark split, for a checkpoint and its prediction
   the AP these masks would give with perfect linking and ranking.
 - `box`: per target instance and frame, the best IoU of the model's query boxes, by how
   much of the instance is visible (its area over its largest area in the clip).
+- `mask_in_true_box`: per target instance and frame, the mask head's masks (before any cut
+  to a predicted box) cut to the instance's true box instead: the best query's mask, the
+  union of all the frame's query masks, and the union of every placed product's true mask
+  (the ceiling of masks that find products but not instances).
 - `token_auc`: how the dense target map (`loss_target_map` > 0), or else the two-stage token
   scores, rank memory tokens half covered by a target instance against tokens on
   look-alikes, on unrelated products and on the background (0.5 is chance).
@@ -33,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from provenance import finish, provenance
 from pycocotools import mask as mask_utils
 from scipy.stats import rankdata
@@ -145,13 +150,38 @@ def role_data(root: Path, frames: Path, split: str, cache: Path) -> dict[str, Pa
     return out
 
 
+def true_box_ious(queries: Tensor, products: Tensor, truth: Tensor) -> dict[str, float]:
+    """queries (Q, H, W), products (H, W) (every placed product), truth (H, W), all bool ->
+    the IoU with `truth` of the best query, of all queries' union and of `products`, each
+    cut to the bounding box of `truth`."""
+    rows, cols = truth.any(1).nonzero()[:, 0], truth.any(0).nonzero()[:, 0]
+    box = torch.zeros_like(truth)
+    box[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] = True
+
+    def iou(masks: Tensor) -> Tensor:
+        masks = masks & box
+        inter = (masks & truth).flatten(-2).sum(-1)
+        return inter / (masks | truth).flatten(-2).sum(-1)
+
+    return {
+        "best_query": float(iou(queries).max()),
+        "all_queries": float(iou(queries.any(0))),
+        "every_product": float(iou(products)),
+    }
+
+
 @torch.no_grad()
 def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
-    """Query-box IoU per target instance and frame, and the token AUCs."""
+    """Query-box IoU per target instance and frame, masks in the true box, the token AUCs."""
     model, _, config = load_model(checkpoint, "cpu")
+    # masks as the head makes them, before the dot head's cut to each proposal's own box
+    # (boxes, scores and the target map do not depend on it)
+    if hasattr(model.mask_head, "windowed"):
+        model.mask_head.windowed = False
     sets = {r: ClipDataset(p, config.model, train=False) for r, p in data.items()}
     n = config.model.num_queries
     boxes: dict[str, list[float]] = {name: [] for *_, name in VISIBLE}
+    in_box: dict[str, list[float]] = {"best_query": [], "all_queries": [], "every_product": []}
     tokens: dict[str, list[Tensor]] = {r: [] for r in (*ROLES, "background")}
     key = None
     for i in range(len(sets["target"])):
@@ -162,6 +192,10 @@ def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
         scale = torch.tensor([width, height, width, height], dtype=torch.float32)
         predicted = box_convert(out["pred_boxes"][0].view(t_len, n, 4) * scale, "cxcywh", "xyxy")
         largest = clip["masks"].flatten(2).sum(2).amax(1).clamp(min=1)  # (K,)
+        masks = F.interpolate(
+            out["pred_masks"][0], size=(height, width), mode="bilinear", align_corners=False
+        )  # (n, T, H, W) logits
+        products = torch.stack([c["masks"].bool().any(0) for c in clips.values()]).any(0)
         for k, t in clip["present"].nonzero().tolist():
             if not clip["frame_valid"][t]:
                 continue
@@ -169,6 +203,9 @@ def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
             visible = float(clip["masks"][k, t].sum() / largest[k])
             name = next(name for lo, hi, name in VISIBLE if lo <= visible < hi)
             boxes[name].append(float(box_iou(predicted[t], truth).max()))
+            ious = true_box_ious(masks[:, t] > 0, products[t], clip["masks"][k, t].bool())
+            for part, value in ious.items():
+                in_box[part].append(value)
         key = key or next((k for k in ("target_logits", "token_logits") if k in out), None)
         if key is None:
             continue
@@ -181,7 +218,10 @@ def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
             tokens[r].append(logits[cover[r] >= 0.5])
         tokens["background"].append(logits[sum(cover.values()) < 0.1])
     every = [x for v in boxes.values() for x in v]
-    figures = {"box": {"all": _summary(every), **{k: _summary(v) for k, v in boxes.items()}}}
+    figures = {
+        "box": {"all": _summary(every), **{k: _summary(v) for k, v in boxes.items()}},
+        "mask_in_true_box": {k: _summary(v) for k, v in in_box.items()},
+    }
     if key is not None:
         scores = {r: torch.cat(v).numpy() for r, v in tokens.items()}
         figures["token_auc"] = {

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from vois_cli.data.ytvis import encode_rle
 
@@ -52,3 +53,17 @@ def test_a_mask_where_the_object_is_absent_costs_the_track_but_not_the_oracle():
 def test_auc_counts_ties_as_half_and_is_none_without_negatives():
     assert ap_breakdown.auc(np.array([2.0, 3.0]), np.array([1.0, 2.0])) == pytest.approx(0.875)
     assert ap_breakdown.auc(np.array([1.0]), np.array([])) is None
+
+
+def test_masks_in_the_true_box_best_query_union_and_every_product():
+    truth = torch.zeros(8, 8, dtype=torch.bool)
+    truth[2:6, 2:6] = True  # 16 pixels, its box is itself
+    products = truth.clone()
+    products[2:6, 6:8] = True  # a neighbour outside the box: cut away -> IoU 1
+    queries = torch.zeros(2, 8, 8, dtype=torch.bool)
+    queries[0, 2:6, 2:4] = True  # half the object: 8 / 16
+    queries[1, 0:8, 4:6] = True  # the other half and beyond the box: 8 / 16 inside it
+    ious = ap_breakdown.true_box_ious(queries, products, truth)
+    assert ious == {"best_query": 0.5, "all_queries": 1.0, "every_product": 1.0}
+    products[3, 3] = False  # a hole in the placed products' union
+    assert ap_breakdown.true_box_ious(queries, products, truth)["every_product"] == 15 / 16
