@@ -92,14 +92,19 @@ def track_ious(truth: list[dict], predicted: list[dict], length: int) -> dict:
     }
 
 
+def predictions_by_video(predictions: list[dict]) -> dict[int, list[dict]]:
+    """Predicted tracks grouped by their video id."""
+    grouped: dict[int, list[dict]] = {}
+    for p in predictions:
+        grouped.setdefault(p["video_id"], []).append(p)
+    return grouped
+
+
 def tracks(root: Path, split: str, predictions: Path) -> dict:
     """The track figures, and `oracle_metrics`: AP/AR of the perfect linker's tracks, each
     scored by its IoU, i.e. what these masks give with perfect linking and ranking."""
     ann = load_annotations(root / "annotations" / f"{split}.json")
-    by_video: dict[int, list[dict]] = {}
-    for p in load_predictions(predictions, ann):
-        by_video.setdefault(p["video_id"], []).append(p)
-    objects = ann.by_video()
+    by_video, objects = predictions_by_video(load_predictions(predictions, ann)), ann.by_video()
     figures = [
         (video.id, track_ious(obj["segmentations"], by_video.get(video.id, []), video.length))
         for video in ann.videos

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ap_breakdown import auc, track_ious
+from ap_breakdown import auc, predictions_by_video, track_ious
 
 from vois_cli.atomic import write_json
 from vois_cli.checkpoint import load_model
@@ -89,7 +89,7 @@ def rung_data(rung: str, root: Path, frames: Path, data: Path, cache: Path, spec
 def role_scores(root: Path, split: str, predictions: Path) -> dict[str, list[float]]:
     """Every placed object's score: its best-overlapping prediction's, 0 if none reaches 0.5."""
     every = load_annotations(root / "annotations" / f"{split}_all.json")
-    preds = _by_video(
+    preds = predictions_by_video(
         load_predictions(predictions, load_annotations(root / "annotations" / f"{split}.json"))
     )
     objects = every.by_video()
@@ -134,7 +134,7 @@ def map_ap(checkpoint: Path, test_data: Path) -> float | None:
 def frame_iou(root: Path, split: str, predictions: Path) -> float:
     """Mean over the objects of `split` and their present frames of the best prediction IoU."""
     ann = load_annotations(root / "annotations" / f"{split}.json")
-    preds, objects = _by_video(load_predictions(predictions, ann)), ann.by_video()
+    preds, objects = predictions_by_video(load_predictions(predictions, ann)), ann.by_video()
     best = [
         iou
         for video in ann.videos
@@ -142,13 +142,6 @@ def frame_iou(root: Path, split: str, predictions: Path) -> float:
         for iou in track_ious(g["segmentations"], preds.get(video.id, []), video.length)["frames"]
     ]
     return round(float(np.mean(best)), 4) if best else 0.0
-
-
-def _by_video(predictions: list[dict]) -> dict[int, list[dict]]:
-    grouped: dict[int, list[dict]] = {}
-    for p in predictions:
-        grouped.setdefault(p["video_id"], []).append(p)
-    return grouped
 
 
 def run_rung(rung: str, args, config, paths) -> dict:
