@@ -152,3 +152,27 @@ def test_deterministic_given_seed_epoch_index(artifact):
     shapes = {tuple(a[i]["video"].shape) + tuple(a[i]["target"].shape) for i in range(7)}
     others = {tuple(b[i]["video"].shape) + tuple(b[i]["target"].shape) for i in range(7)}
     assert shapes != others  # another epoch draws other crops
+
+
+def test_every_products_masks_share_the_clips_augmentation(artifact):
+    """Products (here the same objects again) are cropped and flipped with the targets, and
+    storing them changes nothing else in the samples."""
+    root = artifact.parent
+    ann = root / "annotations" / "train.json"
+    with_products = root / "art_products"
+    if not with_products.exists():
+        preprocess(root / "frames", ann, with_products, short_edge=40, products=ann)
+    plain, both = ClipDataset(artifact, CONFIG, seed=5), ClipDataset(with_products, CONFIG, seed=5)
+    assert "products" not in plain[0]
+    for epoch in range(2):
+        plain.set_epoch(epoch)
+        both.set_epoch(epoch)
+        for index in range(len(plain)):
+            a, b = plain[index], both[index]
+            for key in ("video", "target", "masks", "boxes", "present"):
+                assert torch.equal(a[key], b[key])
+            assert b["products"].shape[0] == 1  # every product, present in the clip or not
+            if len(b["masks"]):
+                assert torch.equal(b["products"], b["masks"])
+            else:
+                assert not b["products"].any()

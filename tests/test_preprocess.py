@@ -163,3 +163,22 @@ def test_bad_inputs_leave_no_output(tmp_path):
     with pytest.raises(InputError, match="not a preprocessed artifact"):
         run_preprocess(root, tmp_path / "mine")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "root", "root2"]
+
+
+def test_every_placed_products_masks_are_stored_beside_the_targets(tmp_path):
+    root = make_root(tmp_path / "root")
+    ann = root / "annotations" / "train.json"
+    index = run_preprocess(root, tmp_path / "art", short_edge=30, products=ann)
+    assert index["products"] == str(ann) and [v["num_products"] for v in index["videos"]] == [1, 1]
+    data = load_video(tmp_path / "art", index["videos"][0], frames=[1, 2])
+    assert data["products"].dtype == bool and np.array_equal(data["products"], data["masks"])
+    assert "products" not in load_video(
+        tmp_path / "plain", run_preprocess(root, tmp_path / "plain", short_edge=30)["videos"][0]
+    )
+    # a products file of other videos is refused, and nothing is written
+    other = json.loads(ann.read_text())
+    other["videos"][1]["name"] = "another"
+    (root / "annotations" / "train_all.json").write_text(json.dumps(other))
+    with pytest.raises(InputError, match="has no video 2 .* as the annotation file has it"):
+        run_preprocess(root, tmp_path / "bad", products=root / "annotations" / "train_all.json")
+    assert not (tmp_path / "bad").exists()

@@ -24,10 +24,17 @@ def preprocess(
         Path | None,
         typer.Option(help="Data root the targets are relative to (default: ANN's grandparent)."),
     ] = None,
+    products: Annotated[
+        Path | None,
+        typer.Option(
+            help="Annotations of every placed product of the same videos (e.g. train_all.json),"
+            " for the one-to-many mask loss."
+        ),
+    ] = None,
 ) -> None:
     """Resize frames, masks and targets (aspect kept) into one .npz per video plus an index."""
     from vois_cli.data.preprocess import preprocess as build_artifact  # torch: only when run
 
     with progress_bar("preprocess") as report:
-        index = build_artifact(frames, ann, out, short_edge, max_long_edge, root, progress=report)
+        index = build_artifact(frames, ann, out, short_edge, max_long_edge, root, report, products)
     typer.echo(f"{len(index['videos'])} videos -> {out}")

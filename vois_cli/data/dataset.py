@@ -70,7 +70,12 @@ class ClipDataset(Dataset):
         data = load_video(self.artifact, entry, frames)
         rng = np.random.default_rng((self.seed, self.epoch, index)) if self.train else None
         short, cap = self.config.short_edge, self.config.max_long_edge
-        clip = augment_clip(data["frames"], data["masks"], short, cap, rng)
+        # every placed product's masks (if stored) share the targets' flip and crop
+        targets = len(data["masks"])
+        masks = np.concatenate([data["masks"], data.get("products", data["masks"][:0])])
+        clip = augment_clip(data["frames"], masks, short, cap, rng)
+        products = clip["masks"][targets:]
+        clip = {k: v[:targets] if k != "video" else v for k, v in clip.items()}
         # an object absent from the whole (cropped) training clip has no sequence to match
         keep = (
             clip["present"].any(1)
@@ -86,4 +91,5 @@ class ClipDataset(Dataset):
             "frame_valid": torch.tensor(valid),
             "video_id": entry["id"],
             "frame_index": torch.tensor(frames, dtype=torch.int64),
+            **({"products": products} if "products" in data else {}),
         }

@@ -52,8 +52,23 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize(size[::-1], Image.Resampling.BILINEAR))
 
 
+def _masks(video: Video, objects: list[dict], size: tuple) -> np.ndarray:
+    """bool (K, T, *size): the objects' masks resized to the stored size."""
+    masks = np.zeros((len(objects), video.length, *size), dtype=bool)
+    for k, obj in enumerate(objects):
+        for t, rle in enumerate(obj["segmentations"]):
+            if rle is not None:
+                masks[k, t] = resize_masks(decode_rle(rle, video.height, video.width), size)
+    return masks
+
+
 def _video_arrays(
-    video: Video, objects: list[dict], frames_dir: Path, size: tuple, target: np.ndarray
+    video: Video,
+    objects: list[dict],
+    frames_dir: Path,
+    size: tuple,
+    target: np.ndarray,
+    products: list[dict] | None,
 ) -> dict[str, np.ndarray]:
     """The arrays of one video's `.npz` (keys and shapes in docs/preprocessed-format.md)."""
     jpegs = []
@@ -67,12 +82,8 @@ def _video_arrays(
                 "re-extract the frames or fix the annotation",
             )
         jpegs.append(_jpeg(_resize(frame, size)))
-    masks = np.zeros((len(objects), video.length, *size), dtype=bool)
-    for k, obj in enumerate(objects):
-        for t, rle in enumerate(obj["segmentations"]):
-            if rle is not None:
-                masks[k, t] = resize_masks(decode_rle(rle, video.height, video.width), size)
-    return {
+    masks = _masks(video, objects, size)
+    arrays = {
         "frames_jpeg": np.frombuffer(b"".join(jpegs), np.uint8),
         "frames_offsets": np.cumsum([0] + [len(j) for j in jpegs]).astype(np.int64),
         "masks_packed": np.packbits(masks.reshape(-1)),
@@ -81,6 +92,11 @@ def _video_arrays(
         "object_ids": np.array([obj["id"] for obj in objects], np.int64),
         "target_jpeg": np.frombuffer(_jpeg(target), np.uint8),
     }
+    if products is not None:
+        every = _masks(video, products, size)
+        arrays["products_packed"] = np.packbits(every.reshape(-1))
+        arrays["products_shape"] = np.array(every.shape, np.int64)
+    return arrays
 
 
 def _target(path: Path, short_edge: int, max_long_edge: int | None) -> np.ndarray:
@@ -109,11 +125,14 @@ def preprocess(
     max_long_edge: int | None = None,
     root: str | Path | None = None,
     progress: Callable[..., None] | None = None,
+    products: str | Path | None = None,
 ) -> dict:
     """Write the artifact of `ann_path`'s videos into `out`; return its index.
 
     Frames come from `frames_dir/<file_names[i]>`, targets from `root/<target>` (root
     defaults to the annotation file's grandparent, i.e. `<root>/annotations/<split>.json`).
+    `products`, an annotation file of the same videos with every placed product (SynthLive's
+    `<split>_all.json`), adds their masks for the one-to-many mask loss (`loss_mask_o2m`).
     `out` is written as a temp folder and renamed into place.
     """
     frames_dir, ann_path, out = Path(frames_dir), Path(ann_path), Path(out)
@@ -129,6 +148,7 @@ def preprocess(
             frames_dir / missing[0], "frames missing for this video", "run `vois extract` on it"
         )
     by_video = annotations.by_video()
+    every = None if products is None else _products(Path(products), annotations)
     entries = []
     with atomic_dir(out) as tmp:
         (tmp / "videos").mkdir()
@@ -136,7 +156,8 @@ def preprocess(
             size = resized_shape(video.height, video.width, short_edge, max_long_edge)
             target = _target(root / video.target, short_edge, max_long_edge)
             objects = by_video[video.id]
-            arrays = _video_arrays(video, objects, frames_dir, size, target)
+            everything = None if every is None else every[video.id]
+            arrays = _video_arrays(video, objects, frames_dir, size, target, everything)
             file = f"videos/{video.name}.npz"
             np.savez(tmp / file, **arrays)
             entries.append(
@@ -150,6 +171,7 @@ def preprocess(
                     "orig_height": video.height,
                     "orig_width": video.width,
                     "num_objects": len(objects),
+                    **({} if everything is None else {"num_products": len(everything)}),
                     "target": video.target,
                     "target_height": target.shape[0],
                     "target_width": target.shape[1],
@@ -163,10 +185,32 @@ def preprocess(
             "short_edge": short_edge,
             "max_long_edge": max_long_edge,
             "annotations": str(ann_path),
+            **({} if products is None else {"products": str(products)}),
             "videos": entries,
         }
         (tmp / "index.json").write_text(json.dumps(index, indent=1))
     return index
+
+
+def _products(path: Path, annotations) -> dict[int, list[dict]]:
+    """Every placed product of each video of `annotations`, from `path`, whose videos must be
+    the same (ids, names, lengths and sizes)."""
+    every = load_annotations(path)
+    theirs = {v.id: v for v in every.videos}
+    for video in annotations.videos:
+        other = theirs.get(video.id)
+        if other is None or (other.name, other.length, other.width, other.height) != (
+            video.name,
+            video.length,
+            video.width,
+            video.height,
+        ):
+            raise InputError(
+                path,
+                f"has no video {video.id} ({video.name}) as the annotation file has it",
+                "give the products file of the same split (e.g. train_all.json for train.json)",
+            )
+    return every.by_video()
 
 
 def load_index(artifact: str | Path) -> dict:
@@ -184,7 +228,8 @@ def load_video(artifact: str | Path, entry: dict, frames: list[int] | None = Non
     """Decode one video of the artifact (its `index.json` entry), optionally only `frames`.
 
     Returns frames uint8 (T, H, W, 3), masks bool (K, T, H, W), boxes float32 (K, T, 4) pixel
-    (x0, y0, x1, y1), object_ids int64 (K,), target uint8 (H_I, W_I, 3).
+    (x0, y0, x1, y1), object_ids int64 (K,), target uint8 (H_I, W_I, 3), and where the
+    artifact has them products bool (K_all, T, H, W).
     """
     frames = list(range(entry["length"])) if frames is None else frames
     with np.load(Path(artifact) / entry["file"], allow_pickle=False) as z:
@@ -195,13 +240,20 @@ def load_video(artifact: str | Path, entry: dict, frames: list[int] | None = Non
                 for t in frames
             ]
         )
-        shape = tuple(z["masks_shape"])
-        masks = np.unpackbits(z["masks_packed"], count=int(np.prod(shape))).reshape(shape)
         target = np.asarray(Image.open(io.BytesIO(z["target_jpeg"].tobytes())).convert("RGB"))
-        return {
+        data = {
             "frames": images,
-            "masks": masks[:, frames].astype(bool),
+            "masks": _unpacked(z, "masks")[:, frames],
             "boxes": z["boxes"][:, frames],
             "object_ids": z["object_ids"],
             "target": target,
         }
+        if "products_packed" in z:
+            data["products"] = _unpacked(z, "products")[:, frames]
+        return data
+
+
+def _unpacked(z, name: str) -> np.ndarray:
+    """The bool array stored as `<name>_packed` and `<name>_shape`."""
+    shape = tuple(z[f"{name}_shape"])
+    return np.unpackbits(z[f"{name}_packed"], count=int(np.prod(shape))).reshape(shape).view(bool)
