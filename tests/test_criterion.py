@@ -1,5 +1,6 @@
 """The set criterion on a two-object case whose every term is computed by hand."""
 
+import dataclasses
 import math
 
 import pytest
@@ -8,8 +9,9 @@ import torch
 from vois_cli.config import preset
 from vois_cli.models.criterion import SetCriterion
 
-# weights ce 1, bbox 5, giou 2, mask 1, dice 1 (VisTR's; tiny weighs masks 5); eos 0.1; α .25, γ 2
-CFG = preset("tiny", model={"loss_mask": 1.0, "loss_dice": 1.0}).model
+# weights ce 1, bbox 5, giou 2, mask 1, dice 1 (VisTR's; tiny weighs masks 5); eos 0.1; α .25, γ 2;
+# no one-to-many mask loss (its off position; tested on its own below)
+CFG = preset("tiny", model={"loss_mask": 1.0, "loss_dice": 1.0, "loss_mask_o2m": 0.0}).model
 BIG = 6.0  # logit margin that makes the matching unambiguous
 
 # n = 3 proposals, T = 2 frames, K = 2 objects, 8×8 input, 2×2 mask logits.
@@ -112,7 +114,7 @@ def test_aux_layers_get_class_and_box_terms_only():
         for key in ("loss_ce", "loss_bbox", "loss_giou"):
             assert losses[f"{key}_{i}"].item() == pytest.approx(losses[key].item())
     assert "loss_mask_0" not in losses and len(losses) == 5 + 2 * 3
-    no_aux = SetCriterion(preset("tiny", model={"aux_loss": False}).model)(outputs, samples)
+    no_aux = SetCriterion(dataclasses.replace(CFG, aux_loss=False))(outputs, samples)
     assert set(no_aux) == {"loss_ce", "loss_bbox", "loss_giou", "loss_mask", "loss_dice"}
 
 
@@ -132,3 +134,34 @@ def test_a_clip_without_objects_trains_every_query_towards_no_object():
     sum(losses.values()).backward()
     grad = outputs["pred_logits"].grad[0]
     assert (grad[:, 1] <= 0).all() and (grad[:, 1] < 0).any()  # raising no-object lowers the loss
+
+
+def test_one_to_many_masks_teach_every_query_whose_centre_lies_on_an_object():
+    # proposal 2 (centre 0.5, 0.5 -> pixel (4, 4)) lies on object 0 in both frames; proposal 0
+    # in frame 0 (centre (0.3, 0.25) -> pixel (2, 2)) on objects 0 and 1; the rest on nothing
+    outputs, samples = _case()
+    outputs["aux_outputs"] = []
+    cfg = dataclasses.replace(CFG, loss_mask_o2m=0.5)
+    losses = SetCriterion(cfg)(outputs, samples)
+    pairs = [
+        _mask_terms(2.0, 16),
+        _mask_terms(2.0, 16),
+        _mask_terms(-1.0, 16),
+        _mask_terms(-1.0, 4),
+    ]
+    assert losses["loss_mask_o2m"].item() == pytest.approx(
+        0.5 * sum(f for f, _ in pairs) / 4, rel=1e-4
+    )
+    assert losses["loss_dice_o2m"].item() == pytest.approx(
+        0.5 * sum(d for _, d in pairs) / 4, rel=1e-4
+    )
+    # with every placed product given, those are the objects: here only object 1
+    samples[0]["products"] = samples[0]["masks"][1:]
+    losses = SetCriterion(cfg)(outputs, samples)
+    focal, dice = _mask_terms(-1.0, 4)
+    assert losses["loss_mask_o2m"].item() == pytest.approx(0.5 * focal, rel=1e-4)
+    assert losses["loss_dice_o2m"].item() == pytest.approx(0.5 * dice, rel=1e-4)
+    # no query on any product: zero terms that still backpropagate
+    samples[0]["products"] = torch.zeros(1, 2, 8, 8, dtype=torch.bool)
+    losses = SetCriterion(cfg)(outputs, samples)
+    assert losses["loss_mask_o2m"].item() == losses["loss_dice_o2m"].item() == 0.0

@@ -133,8 +133,9 @@ def test_dot_mask_head_masks_are_query_pixel_dot_products():
         build_model(preset("tiny", model={"mask_head": "unet"}))
 
 
-def test_two_stage_dot_masks_are_cut_to_each_proposals_box_window():
-    cfg = preset("tiny").model  # two-stage queries with dot masks
+@pytest.mark.parametrize("mask_head", ["dot", "condinst"])
+def test_two_stage_masks_are_cut_to_each_proposals_box_window(mask_head):
+    cfg = preset("tiny", model={"mask_head": mask_head, "mask_cut_training": True}).model
     torch.manual_seed(0)
     head = build_model(cfg)[0].mask_head.eval()
     hs = torch.randn(1, 1, 2, cfg.hidden_dim)
@@ -148,3 +149,10 @@ def test_two_stage_dot_masks_are_cut_to_each_proposals_box_window():
     window = box_windows(boxes[0, :, 0], 16, 24, margin=WINDOW_MARGIN).bool()
     assert (masks[~window] == -20.0).all() and (masks[window] != -20.0).all()
     assert window[0].sum() < window[1].sum() == 16 * 24
+    # in training too with mask_cut_training (the default), not without it (tiny)
+    with torch.no_grad():
+        assert torch.equal(head.train()(hs, memory, None, feats, boxes)[0, :, 0], masks)
+        head.cut_training = False
+        uncut = head(hs, memory, None, feats, boxes)[0, :, 0]
+        assert (uncut[~window] != -20.0).all() and torch.equal(uncut[window], masks[window])
+        assert torch.equal(head.eval()(hs, memory, None, feats, boxes)[0, :, 0], masks)

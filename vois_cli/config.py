@@ -48,8 +48,13 @@ class ModelConfig:
     mask_dim: int = 384
     mask_deform: bool = True  # VisTR's deformable 3×3 conv at stride 4; False: a plain conv
     # "vistr": VisTR's head (the paper); "dot": MaskFormer's query · pixel-embedding masks at
-    # stride 4 from a small FPN, mask_dim / 4 wide (models/dot_mask_head.py, a deviation)
+    # stride 4 from a small FPN, mask_dim / 4 wide (models/dot_mask_head.py, a deviation);
+    # "condinst": per-query dynamic networks over the same FPN and the pixel's offset from the
+    # query's box (models/condinst_mask_head.py, a deviation; needs two_stage)
     mask_head: str = "vistr"
+    # with two_stage, "dot" and "condinst" masks are cut to their proposal's box at inference;
+    # False: not in training (the mask learns its instance's extent itself; a deviation)
+    mask_cut_training: bool = True
     dim_feedforward: int = 2048
     # decoder input: False = zeros (DETR, VisTR); True = a learned content vector per query
     # (Deformable DETR), so that queries differ from the first layer on
@@ -76,6 +81,11 @@ class ModelConfig:
     loss_mask: float = 1.0
     loss_dice: float = 1.0
     eos_coef: float = 0.1
+    # > 0: one-to-many mask loss (H-DETR's idea, masks only; a deviation): in every frame, each
+    # query whose box centre lies on an object also learns that object's mask (focal and dice,
+    # weighted loss_mask · w and loss_dice · w); the objects are every placed product when the
+    # artifact has them (`vois preprocess --products`), else the targets
+    loss_mask_o2m: float = 0.0
     # > 0: a per-token "target here" head on E, BCE against the fraction of the token that the
     # relevant objects cover (dense supervision of the comparison; a deviation)
     loss_target_map: float = 0.0

@@ -8,6 +8,11 @@ After `SequenceMatcher` pairs proposals with objects:
 - boxes: L1 (summed over the 4 coordinates, as DETR) and 1 − GIoU on present frames.
 - masks: sigmoid focal loss (mean over pixels) and dice on present frames, with the mask
   logits bilinearly upsampled to the input size.
+- one-to-many masks (`loss_mask_o2m` > 0): in each frame, every query whose predicted box
+  centre lies on an object's mask also gets that object's mask as a target (focal and dice as
+  above, their mean over such pairs); the objects are the sample's `products` (every placed
+  product) when it has them, else its targets. The instances a mask must tell apart are then
+  seen by every query near them, not only by the one the matcher picked.
 - target map (`loss_target_map` > 0): BCE of each memory token's "target here" logit
   against the fraction of the token that the relevant objects' union covers, mean over
   tokens (dense supervision of the comparison with the target).
@@ -65,6 +70,8 @@ class SetCriterion(nn.Module):
         matches = self.matcher(outputs, samples)
         losses = self._class_and_box_losses(outputs, samples, matches, num_boxes)
         losses.update(self._mask_losses(outputs["pred_masks"], samples, matches, num_boxes))
+        if self.cfg.loss_mask_o2m > 0:
+            losses.update(self._one_to_many_mask_losses(outputs, samples))
         if "token_logits" in outputs:
             losses.update(self._token_losses(outputs, samples, num_boxes))
         if "target_logits" in outputs:
@@ -173,6 +180,40 @@ class SetCriterion(nn.Module):
         return {
             "loss_mask": self.cfg.loss_mask * focal / num_boxes,
             "loss_dice": self.cfg.loss_dice * dice / num_boxes,
+        }
+
+    def _one_to_many_mask_losses(self, outputs: dict, samples: list[dict]) -> dict[str, Tensor]:
+        pred_masks = outputs["pred_masks"]  # (B, n, T, h, w)
+        n, t = pred_masks.shape[1:3]
+        centres = outputs["pred_boxes"].detach().unflatten(1, (t, n))[..., :2]  # (B, T, n, 2)
+        focal = dice = pred_masks.sum() * 0
+        pairs = 0
+        for b, sample in enumerate(samples):
+            objects = sample.get("products", sample["masks"]).to(pred_masks.device)  # (K, T, H, W)
+            height, width = objects.shape[-2:]
+            x = (centres[b, ..., 0] * width).long().clamp(0, width - 1)  # (T, n)
+            y = (centres[b, ..., 1] * height).long().clamp(0, height - 1)
+            frame = torch.arange(t, device=x.device)[:, None]
+            k, f, j = objects[:, frame, y, x].nonzero(as_tuple=True)  # object k under query j in f
+            if not len(k):
+                continue
+            src = F.interpolate(
+                pred_masks[b, j, f][:, None].float(),
+                (height, width),
+                mode="bilinear",
+                align_corners=False,
+            )[:, 0]
+            gt = objects[k, f].float()
+            per_pixel = sigmoid_focal_loss(
+                src, gt, alpha=self.cfg.focal_alpha, gamma=self.cfg.focal_gamma, reduction="none"
+            )
+            focal = focal + per_pixel.flatten(1).mean(1).sum()
+            dice = dice + dice_loss(src, gt)
+            pairs += len(k)
+        w = self.cfg.loss_mask_o2m / max(pairs, 1)
+        return {
+            "loss_mask_o2m": w * self.cfg.loss_mask * focal,
+            "loss_dice_o2m": w * self.cfg.loss_dice * dice,
         }
 
 

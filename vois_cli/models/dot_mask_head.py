@@ -35,8 +35,13 @@ def _block(width: int) -> nn.Sequential:
     )
 
 
-class DotMaskHead(nn.Module):
-    """Mask logits = MLP(query) · pixel embedding of the query's frame, at stride 4."""
+class FPNMaskHead(nn.Module):
+    """The pixel side shared by the query-driven mask heads: a small FPN from the memory E and
+    the stride-16, 8 and 4 features to one map per frame at stride 4, and the cut to the box.
+
+    With two-stage queries the masks are cut to each proposal's box at inference; in training
+    too unless `mask_cut_training` is off (then the mask itself must learn where its instance
+    ends, which the box otherwise decides)."""
 
     def __init__(self, cfg: ModelConfig, feature_channels: tuple[int, int, int] | list[int]):
         super().__init__()
@@ -45,9 +50,36 @@ class DotMaskHead(nn.Module):
             nn.Conv2d(c, width, 1) for c in (d, *reversed(tuple(feature_channels)))
         )
         self.smooth = nn.ModuleList(_block(width) for _ in self.lateral)
-        self.pixel = nn.Conv2d(width, width, 1)
-        self.query = MLP(d, d, width, 3)
         self.windowed = cfg.two_stage
+        self.cut_training = cfg.mask_cut_training
+
+    def pixel_features(self, memory: Tensor, features: list[Tensor]) -> Tensor:
+        """memory E (B, T, h, w, d), features [f1, f2, f3] channels-last (B, T, h_s, w_s, C_s)
+        at strides 4, 8, 16 -> (B·T, mask_dim / 4, h_1, w_1) at stride 4."""
+        x = None
+        for level, f in enumerate([memory, *reversed(features)]):
+            lat = self.lateral[level](f.flatten(0, 1).permute(0, 3, 1, 2))  # (BT, width, ., .)
+            if x is not None:
+                lat = lat + F.interpolate(x, size=lat.shape[-2:], mode="nearest")
+            x = self.smooth[level](lat)
+        return x
+
+    def cut(self, logits: Tensor, boxes: Tensor | None) -> Tensor:
+        """logits (B, n, T, h_1, w_1) set to OUTSIDE beyond each proposal's box (B, n, T, 4)."""
+        if not self.windowed or (self.training and not self.cut_training):
+            return logits
+        window = box_windows(boxes.detach(), *logits.shape[-2:], margin=WINDOW_MARGIN)
+        return torch.where(window.bool(), logits, torch.full_like(logits, OUTSIDE))
+
+
+class DotMaskHead(FPNMaskHead):
+    """Mask logits = MLP(query) · pixel embedding of the query's frame, at stride 4."""
+
+    def __init__(self, cfg: ModelConfig, feature_channels: tuple[int, int, int] | list[int]):
+        super().__init__(cfg, feature_channels)
+        width = cfg.mask_dim // 4
+        self.pixel = nn.Conv2d(width, width, 1)
+        self.query = MLP(cfg.hidden_dim, cfg.hidden_dim, width, 3)
 
     def forward(
         self,
@@ -61,17 +93,7 @@ class DotMaskHead(nn.Module):
         channels-last (B, T, h_s, w_s, C_s) at strides 4, 8, 16 -> mask logits
         (B, n, T, h_1, w_1); with two-stage queries `boxes` (B, n, T, 4) cxcywh cut each
         proposal's masks to its window. `pos` is unused (the VisTR head's signature)."""
-        b, t, n, _ = hs.shape
-        x = None
-        for level, f in enumerate([memory, *reversed(features)]):
-            lat = self.lateral[level](f.flatten(0, 1).permute(0, 3, 1, 2))  # (BT, width, ., .)
-            if x is not None:
-                lat = lat + F.interpolate(x, size=lat.shape[-2:], mode="nearest")
-            x = self.smooth[level](lat)
-        pixels = self.pixel(x).unflatten(0, (b, t))  # (B, T, width, h1, w1)
+        b, t = hs.shape[:2]
+        pixels = self.pixel(self.pixel_features(memory, features)).unflatten(0, (b, t))
         queries = self.query(hs)  # (B, T, n, width)
-        logits = torch.einsum("btnc,btchw->bnthw", queries, pixels)
-        if not self.windowed:
-            return logits
-        window = box_windows(boxes.detach(), *logits.shape[-2:], margin=WINDOW_MARGIN)
-        return torch.where(window.bool(), logits, torch.full_like(logits, OUTSIDE))
+        return self.cut(torch.einsum("btnc,btchw->bnthw", queries, pixels), boxes)

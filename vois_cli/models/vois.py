@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from vois_cli.config import Config, ModelConfig, TrainConfig, preset
 from vois_cli.models.backbone import DualPathSwin
 from vois_cli.models.baselines import VisTRR50Backbone
+from vois_cli.models.condinst_mask_head import CondInstMaskHead
 from vois_cli.models.criterion import SetCriterion
 from vois_cli.models.decoder import Decoder
 from vois_cli.models.dot_mask_head import DotMaskHead
@@ -31,7 +32,7 @@ from vois_cli.models.proposals import TokenProposals
 from vois_cli.models.similarity import CHANNELS as SIMILARITY_CHANNELS
 
 BACKBONES = {"vois": DualPathSwin, "vistr_r50": VisTRR50Backbone}
-MASK_HEADS = {"vistr": MaskHead, "dot": DotMaskHead}
+MASK_HEADS = {"vistr": MaskHead, "dot": DotMaskHead, "condinst": CondInstMaskHead}
 
 
 class VOIS(nn.Module):

@@ -1,0 +1,61 @@
+"""CondInst masks: each query's own network over pixel features and offsets from its box."""
+
+import pytest
+import torch
+
+from vois_cli.config import preset
+from vois_cli.models import build_model
+from vois_cli.models.condinst_mask_head import LAYERS, box_offsets
+
+CFG = preset("tiny", model={"mask_head": "condinst", "mask_cut_training": False}).model
+
+
+def _inputs(n=2, t=2):
+    sizes = zip((1, 2, 4), (24, 48, 96), strict=True)
+    feats = [torch.randn(1, t, 16 // s, 24 // s, c) for s, c in sizes]
+    memory = torch.randn(1, t, 1, 2, CFG.hidden_dim)
+    return torch.randn(1, t, n, CFG.hidden_dim), memory, feats
+
+
+def test_box_offsets_are_in_box_units_from_its_centre():
+    box = torch.tensor([0.5, 0.25, 0.5, 0.25])  # cxcywh on a 4 x 2 grid (h = 2, w = 4)
+    offsets = box_offsets(box, 2, 4)
+    assert offsets.shape == (2, 2, 4)
+    # cell centres x = 0.125, 0.375, 0.625, 0.875 -> (x - 0.5) / 0.5
+    assert offsets[0, 0].tolist() == [-0.75, -0.25, 0.25, 0.75]
+    # cell centres y = 0.25, 0.75 -> (y - 0.25) / 0.25
+    assert offsets[1, :, 0].tolist() == [0.0, 2.0]
+    tiny = box_offsets(torch.tensor([0.5, 0.5, 0.0, 0.0]), 1, 2)  # sides floored at 0.05
+    assert tiny[0, 0].tolist() == pytest.approx([-5.0, 5.0])
+
+
+def test_each_query_writes_its_own_network_and_sees_its_box():
+    torch.manual_seed(0)
+    model = build_model(CFG)[0].eval()
+    head = model.mask_head
+    assert head.params.out_features == sum(o * i + o for o, i in LAYERS)
+    with torch.no_grad():
+        out = model(torch.randn(1, 8, 3, 64, 96), torch.randn(1, 3, 64, 64))
+    assert out["pred_masks"].shape == (1, CFG.num_queries, 8, 16, 24)
+    hs, memory, feats = _inputs()
+    hs[0, :, 1] = hs[0, :, 0]  # two identical queries...
+    whole = torch.tensor([0.5, 0.5, 1.0, 1.0])
+    boxes = torch.stack([whole, torch.tensor([0.3, 0.5, 0.5, 1.0])])[None, :, None].expand(
+        1, 2, 2, 4
+    )
+    with torch.no_grad():
+        masks = head.train()(hs, memory, None, feats, boxes)  # training with the cut off (tiny)
+        same_box = head(hs, memory, None, feats, whole.expand(1, 2, 2, 4))
+    # ...with different boxes give different masks, with the same box the same ones
+    assert not torch.allclose(masks[0, 0], masks[0, 1])
+    assert torch.equal(same_box[0, 0], same_box[0, 1])
+    assert torch.equal(masks[0, 0], same_box[0, 0])
+    # gradients reach the query (through its network's weights) and the pixel features
+    hs.requires_grad_()
+    head(hs, memory, None, feats, boxes).sum().backward()
+    assert hs.grad.abs().sum() > 0 and head.reduce.weight.grad.abs().sum() > 0
+
+
+def test_condinst_needs_two_stage_boxes():
+    with pytest.raises(ValueError, match="needs two_stage"):
+        build_model(preset("tiny", model={"mask_head": "condinst", "two_stage": False}))
