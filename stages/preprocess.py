@@ -1,4 +1,5 @@
-"""Stage preprocess: the training split's frames and masks at the 224 short edge."""
+"""Stage preprocess: the training split's frames and masks at the 224 short edge, with every
+placed product's masks (train_all.json) for the one-to-many mask loss."""
 
 import sys
 from pathlib import Path
@@ -10,5 +11,12 @@ from vois_cli.data.preprocess import preprocess
 if __name__ == "__main__":
     frames, out = sys.argv[1:3]
     p = PARAMS["preprocess"]
-    annotations = Path(PARAMS["data"]["root"]) / "annotations" / "train.json"
-    preprocess(frames, annotations, out, p["short_edge"], p["max_long_edge"])
+    annotations = Path(PARAMS["data"]["root"]) / "annotations"
+    preprocess(
+        frames,
+        annotations / "train.json",
+        out,
+        p["short_edge"],
+        p["max_long_edge"],
+        products=annotations / "train_all.json",
+    )

@@ -1,5 +1,6 @@
 """Stage pretrain_data: a SynthLive benchmark of params `pretrain.preset` (`pretrain`: 480 short
-clips, one target product each), extracted and preprocessed; only the artifact is kept."""
+clips, one target product each), extracted and preprocessed with every placed product's masks;
+only the artifact is kept."""
 
 import sys
 import tempfile
@@ -21,5 +22,10 @@ if __name__ == "__main__":
         extract_root(bench, frames)
         annotations = bench / "annotations" / f"{p['annotations']}.json"
         preprocess(
-            frames, annotations, build / "preprocessed", pp["short_edge"], pp["max_long_edge"]
+            frames,
+            annotations,
+            build / "preprocessed",
+            pp["short_edge"],
+            pp["max_long_edge"],
+            products=bench / "annotations" / "train_all.json",
         )

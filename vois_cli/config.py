@@ -175,8 +175,9 @@ PRESETS: dict[str, Config] = {
     # (docs/design.md#library-traps). Deviations from the paper, each measured by the
     # learning ladder (docs/training-notes.md): a 128-px input with a stride-16 memory so
     # that objects span several tokens; target-similarity maps at stages 2 and 3 with a dense
-    # target-map loss; two-stage queries; dot-product masks cut to each proposal's box, with
-    # the mask terms weighted as Mask2Former (5); learned query contents
+    # target-map loss; two-stage queries; CondInst masks cut to each proposal's box at
+    # inference only, with the mask terms weighted as Mask2Former (5) and a one-to-many mask
+    # loss on every placed product; learned query contents
     "tiny": Config(
         model=ModelConfig(
             preset="tiny",
@@ -191,7 +192,8 @@ PRESETS: dict[str, Config] = {
             hidden_dim=64,
             mask_dim=256,
             mask_deform=False,
-            mask_head="dot",
+            mask_head="condinst",
+            mask_cut_training=False,
             query_content=True,
             two_stage=True,
             dec_layers=2,
@@ -205,6 +207,7 @@ PRESETS: dict[str, Config] = {
             max_long_edge=228,
             loss_mask=5.0,
             loss_dice=5.0,
+            loss_mask_o2m=1.0,
             loss_target_map=1.0,
         ),
         train=TrainConfig(epochs=12, lr_drop_epoch=8, lr=3e-4, lr_backbone=1e-4, bf16=False),
