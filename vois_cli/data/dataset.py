@@ -75,7 +75,8 @@ class ClipDataset(Dataset):
         masks = np.concatenate([data["masks"], data.get("products", data["masks"][:0])])
         clip = augment_clip(data["frames"], masks, short, cap, rng)
         products = clip["masks"][targets:]
-        clip = {k: v[:targets] if k != "video" else v for k, v in clip.items()}
+        for key in ("masks", "boxes", "present"):
+            clip[key] = clip[key][:targets]
         # an object absent from the whole (cropped) training clip has no sequence to match
         keep = (
             clip["present"].any(1)
