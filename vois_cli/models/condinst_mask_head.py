@@ -36,18 +36,9 @@ class CondInstMaskHead(FPNMaskHead):
         self.reduce = nn.Conv2d(cfg.mask_dim // 4, MASK_CHANNELS, 1)
         self.params = nn.Linear(cfg.hidden_dim, sum(o * i + o for o, i in LAYERS))
 
-    def forward(
-        self,
-        hs: Tensor,
-        memory: Tensor,
-        pos: Tensor,
-        features: list[Tensor],
-        boxes: Tensor | None = None,
-    ) -> Tensor:
-        """As `DotMaskHead.forward`: hs (B, T, n, d), boxes (B, n, T, 4) cxcywh -> mask
-        logits (B, n, T, h_1, w_1)."""
+    def masks(self, hs: Tensor, pixels: Tensor, boxes: Tensor | None) -> Tensor:
         b, t, n, _ = hs.shape
-        pixels = self.reduce(self.pixel_features(memory, features)).unflatten(0, (b, t))
+        pixels = self.reduce(pixels).unflatten(0, (b, t))
         h, w = pixels.shape[-2:]
         x = torch.cat(
             [
@@ -62,8 +53,7 @@ class CondInstMaskHead(FPNMaskHead):
             x = torch.einsum("btnoi,btnip->btnop", weight, x) + params[2 * layer + 1][..., None]
             if layer < len(LAYERS) - 1:
                 x = F.relu(x)
-        logits = x[:, :, :, 0].unflatten(-1, (h, w)).transpose(1, 2)  # (B, n, T, h, w)
-        return self.cut(logits, boxes)
+        return x[:, :, :, 0].unflatten(-1, (h, w)).transpose(1, 2)  # (B, n, T, h, w)
 
 
 def box_offsets(boxes: Tensor, h: int, w: int) -> Tensor:

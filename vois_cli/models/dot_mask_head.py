@@ -64,6 +64,26 @@ class FPNMaskHead(nn.Module):
             x = self.smooth[level](lat)
         return x
 
+    def forward(
+        self,
+        hs: Tensor,
+        memory: Tensor,
+        pos: Tensor,
+        features: list[Tensor],
+        boxes: Tensor | None = None,
+    ) -> Tensor:
+        """hs (B, T, n, d) last decoder layer; memory E (B, T, h, w, d); features [f1, f2, f3]
+        channels-last (B, T, h_s, w_s, C_s) at strides 4, 8, 16 -> mask logits
+        (B, n, T, h_1, w_1); with two-stage queries `boxes` (B, n, T, 4) cxcywh cut each
+        proposal's masks to its window. `pos` is unused (the VisTR head's signature)."""
+        masks = self.masks(hs, self.pixel_features(memory, features), boxes)
+        return self.cut(masks, boxes)
+
+    def masks(self, hs: Tensor, pixels: Tensor, boxes: Tensor | None) -> Tensor:
+        """hs (B, T, n, d), pixels (B·T, mask_dim / 4, h_1, w_1), boxes (B, n, T, 4) ->
+        uncut mask logits (B, n, T, h_1, w_1)."""
+        raise NotImplementedError
+
     def cut(self, logits: Tensor, boxes: Tensor | None) -> Tensor:
         """logits (B, n, T, h_1, w_1) set to OUTSIDE beyond each proposal's box (B, n, T, 4)."""
         if not self.windowed or (self.training and not self.cut_training):
@@ -81,19 +101,6 @@ class DotMaskHead(FPNMaskHead):
         self.pixel = nn.Conv2d(width, width, 1)
         self.query = MLP(cfg.hidden_dim, cfg.hidden_dim, width, 3)
 
-    def forward(
-        self,
-        hs: Tensor,
-        memory: Tensor,
-        pos: Tensor,
-        features: list[Tensor],
-        boxes: Tensor | None = None,
-    ) -> Tensor:
-        """hs (B, T, n, d) last decoder layer; memory E (B, T, h, w, d); features [f1, f2, f3]
-        channels-last (B, T, h_s, w_s, C_s) at strides 4, 8, 16 -> mask logits
-        (B, n, T, h_1, w_1); with two-stage queries `boxes` (B, n, T, 4) cxcywh cut each
-        proposal's masks to its window. `pos` is unused (the VisTR head's signature)."""
-        b, t = hs.shape[:2]
-        pixels = self.pixel(self.pixel_features(memory, features)).unflatten(0, (b, t))
-        queries = self.query(hs)  # (B, T, n, width)
-        return self.cut(torch.einsum("btnc,btchw->bnthw", queries, pixels), boxes)
+    def masks(self, hs: Tensor, pixels: Tensor, boxes: Tensor | None) -> Tensor:
+        pixels = self.pixel(pixels).unflatten(0, hs.shape[:2])  # (B, T, width, h_1, w_1)
+        return torch.einsum("btnc,btchw->bnthw", self.query(hs), pixels)
