@@ -167,16 +167,11 @@ class SetCriterion(nn.Module):
         for b, (rows, cols) in enumerate(matches):
             present = samples[b]["present"].to(pred_masks.device, torch.bool)[cols]  # (M, T)
             gt = samples[b]["masks"].to(pred_masks.device)[cols][present].float()  # (P, H, W)
-            src = pred_masks[b, rows][present].float()  # (P, h, w)
+            src = pred_masks[b, rows][present]  # (P, h, w)
             if not len(src):
                 continue
-            src = F.interpolate(src[:, None], gt.shape[-2:], mode="bilinear", align_corners=False)
-            src = src[:, 0]
-            per_pixel = sigmoid_focal_loss(
-                src, gt, alpha=self.cfg.focal_alpha, gamma=self.cfg.focal_gamma, reduction="none"
-            )
-            focal = focal + per_pixel.flatten(1).mean(1).sum()
-            dice = dice + dice_loss(src, gt)
+            terms = self._focal_and_dice(src, gt)
+            focal, dice = focal + terms[0], dice + terms[1]
         return {
             "loss_mask": self.cfg.loss_mask * focal / num_boxes,
             "loss_dice": self.cfg.loss_dice * dice / num_boxes,
@@ -197,24 +192,25 @@ class SetCriterion(nn.Module):
             k, f, j = objects[:, frame, y, x].nonzero(as_tuple=True)  # object k under query j in f
             if not len(k):
                 continue
-            src = F.interpolate(
-                pred_masks[b, j, f][:, None].float(),
-                (height, width),
-                mode="bilinear",
-                align_corners=False,
-            )[:, 0]
-            gt = objects[k, f].float()
-            per_pixel = sigmoid_focal_loss(
-                src, gt, alpha=self.cfg.focal_alpha, gamma=self.cfg.focal_gamma, reduction="none"
-            )
-            focal = focal + per_pixel.flatten(1).mean(1).sum()
-            dice = dice + dice_loss(src, gt)
+            terms = self._focal_and_dice(pred_masks[b, j, f], objects[k, f].float())
+            focal, dice = focal + terms[0], dice + terms[1]
             pairs += len(k)
         w = self.cfg.loss_mask_o2m / max(pairs, 1)
         return {
             "loss_mask_o2m": w * self.cfg.loss_mask * focal,
             "loss_dice_o2m": w * self.cfg.loss_dice * dice,
         }
+
+    def _focal_and_dice(self, logits: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
+        """Mask logits (P, h, w) upsampled bilinearly to gt (P, H, W) -> the sums over the P
+        masks of the focal loss (mean over pixels) and of the dice loss."""
+        src = F.interpolate(
+            logits[:, None].float(), gt.shape[-2:], mode="bilinear", align_corners=False
+        )[:, 0]
+        per_pixel = sigmoid_focal_loss(
+            src, gt, alpha=self.cfg.focal_alpha, gamma=self.cfg.focal_gamma, reduction="none"
+        )
+        return per_pixel.flatten(1).mean(1).sum(), dice_loss(src, gt)
 
 
 def token_coverage(masks: Tensor, grid: tuple[int, int]) -> Tensor:
