@@ -70,11 +70,13 @@ class ClipDataset(Dataset):
         data = load_video(self.artifact, entry, frames)
         rng = np.random.default_rng((self.seed, self.epoch, index)) if self.train else None
         short, cap = self.config.short_edge, self.config.max_long_edge
-        # every placed product's masks (if stored) share the targets' flip and crop
+        # every placed product's masks (if stored and the loss uses them) share the targets'
+        # flip and crop
+        products = data.get("products") if self.config.loss_mask_o2m > 0 else None
         targets = len(data["masks"])
-        masks = np.concatenate([data["masks"], data.get("products", data["masks"][:0])])
+        masks = data["masks"] if products is None else np.concatenate([data["masks"], products])
         clip = augment_clip(data["frames"], masks, short, cap, rng)
-        products = clip["masks"][targets:]
+        extra = {} if products is None else {"products": clip["masks"][targets:]}
         for key in ("masks", "boxes", "present"):
             clip[key] = clip[key][:targets]
         # an object absent from the whole (cropped) training clip has no sequence to match
@@ -92,5 +94,5 @@ class ClipDataset(Dataset):
             "frame_valid": torch.tensor(valid),
             "video_id": entry["id"],
             "frame_index": torch.tensor(frames, dtype=torch.int64),
-            **({"products": products} if "products" in data else {}),
+            **extra,
         }
