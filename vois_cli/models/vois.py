@@ -94,7 +94,7 @@ class VOIS(nn.Module):
             extra = self.proposals(memory, pos)
             content, reference = extra.pop("content"), extra.pop("reference")
             query_pos = query_pos + extra.pop("query_pos")
-        hs = self.decoder(memory.flatten(1, 3), pos.flatten(1, 3), query_pos, content)
+        hs = self.decoder(memory.flatten(1, 3), pos.flatten(1, 3), query_pos, content, t)
         logits, boxes = self.class_embed(hs), (self.bbox_embed(hs) + reference).sigmoid()
         queries = hs[-1].view(b, t, self.num_queries, d)
         proposal_boxes = as_sequences(boxes[-1], self.num_queries)  # (B, n, T, 4)
