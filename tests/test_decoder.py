@@ -118,7 +118,8 @@ def test_with_frame_attention_a_query_reads_only_its_own_frame():
     assert torch.allclose(a[:, :, :3], b[:, :, :3], atol=1e-6)
     assert not torch.allclose(a[:, :, 3:], b[:, :, 3:], atol=1e-3)
     # off: every query reads the whole clip
-    whole = Decoder(preset("tiny", model={**CFG.__dict__, "dec_layers": 1}).model).eval()
+    off = {**CFG.__dict__, "dec_layers": 1, "frame_attention": False}
+    whole = Decoder(preset("tiny", model=off).model).eval()
     whole.load_state_dict(dec.state_dict())
     a, b = whole(memory, pos, query_pos, frames=2), whole(changed, pos, query_pos, frames=2)
     assert not torch.allclose(a[:, :, :3], b[:, :, :3], atol=1e-3)
