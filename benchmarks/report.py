@@ -44,7 +44,6 @@ LABELS = {
     "cross3": "cross stage 3 only (Table 4)",
     "cross4": "cross stage 4 only (Table 4)",
     "vistr_r50": "vistr_r50 baseline (Table 2)",
-    "full+36ep": "full model, 3× the fine-tuning steps (a longer CPU run)",
 }
 PAPER = {  # LiveVideos, paper Tables 2-4 (percent), in COLUMNS order
     "full": (38.8, 61.6, 41.8, 41.2, 46.6),
