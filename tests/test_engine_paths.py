@@ -38,7 +38,7 @@ def test_bf16_autocast_trains_near_the_float32_run_but_not_equal_to_it(data, tmp
     assert len(bf16) == len(fp32) == 2 and all(map(math.isfinite, bf16))
     assert bf16[0] != fp32[0]  # the same weights and clip: only the precision differs
     # near, not within 1 %: bf16 can change the Hungarian matching, which moves the box and
-    # mask terms (measured 25.6 against 28.5)
+    # mask terms (measured 25.9 against 28.6)
     assert bf16[0] == pytest.approx(fp32[0], rel=0.15)
     scaler = torch.load(tmp_path / "bf16" / "last.pt", weights_only=True)["scaler"]
     assert not scaler  # bf16 needs no loss scaling (fp16 would)

@@ -63,8 +63,9 @@ class ModelConfig:
     # frame become the queries, their boxes the references the decoder refines, and the mask
     # head gets each proposal's box as a window channel (docs/training-notes.md)
     two_stage: bool = False
-    # True: a query's cross-attention sees only its own frame's memory tokens (a deviation;
-    # the queries of a clip still meet in self-attention); False: the whole clip's (VisTR)
+    # True: a query's cross-attention sees only its own frame's memory tokens (a deviation, off
+    # in every preset: the ladder's small gain did not hold in the default run; training-notes);
+    # the queries of a clip still meet in self-attention. False: the whole clip's (VisTR)
     frame_attention: bool = False
     dropout: float = 0.1
     num_queries: int = 10  # n, object proposals per frame; N = n * T queries
@@ -180,7 +181,7 @@ PRESETS: dict[str, Config] = {
     # that objects span several tokens; target-similarity maps at stages 2 and 3 with a dense
     # target-map loss; two-stage queries; CondInst masks cut to each proposal's box at
     # inference only, with the mask terms weighted as Mask2Former (5) and a one-to-many mask
-    # loss on every placed product; learned query contents; queries that read their own frame
+    # loss on every placed product; learned query contents
     "tiny": Config(
         model=ModelConfig(
             preset="tiny",
@@ -199,7 +200,6 @@ PRESETS: dict[str, Config] = {
             mask_cut_training=False,
             query_content=True,
             two_stage=True,
-            frame_attention=True,
             dec_layers=2,
             dec_heads=4,
             dim_feedforward=128,
