@@ -18,6 +18,11 @@ This measures each one on a benchmark split, for a checkpoint and its prediction
   to a predicted box) cut to the instance's true box instead: the best query's mask, the
   union of all the frame's query masks, and the union of every placed product's true mask
   (the ceiling of masks that find products but not instances).
+- `query_spread`: per clip, the standard deviation over its n·T queries of the class logit
+  margin (relevant minus no-object) and of the log box side (½ log w·h), averaged over the
+  clips: near 0 when the decoder gives every query the same output whatever its start (a
+  collapsed decoder: then the scores cannot rank and the boxes differ only by where their
+  references put them).
 - `token_auc`: how the dense target map (`loss_target_map` > 0), or else the two-stage token
   scores, rank memory tokens half covered by a target instance against tokens on
   look-alikes, on unrelated products and on the background (0.5 is chance).
@@ -51,6 +56,7 @@ from vois_cli.data.preprocess import preprocess
 from vois_cli.data.ytvis import CATEGORY_ID, load_annotations, load_predictions
 from vois_cli.evaluation import evaluate
 from vois_cli.models.criterion import token_coverage
+from vois_cli.models.matcher import NO_OBJECT, RELEVANT
 
 ROLES = ("target", "negative", "clutter")
 VISIBLE = ((0.8, 1.01, "visible > 0.8"), (0.5, 0.8, "visible 0.5-0.8"), (0.0, 0.5, "visible < 0.5"))
@@ -188,11 +194,13 @@ def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
     boxes: dict[str, list[float]] = {name: [] for *_, name in VISIBLE}
     in_box: dict[str, list[float]] = {"best_query": [], "all_queries": [], "every_product": []}
     tokens: dict[str, list[Tensor]] = {r: [] for r in (*ROLES, "background")}
+    spreads = []
     key = None
     for i in range(len(sets["target"])):
         clips = {r: s[i] for r, s in sets.items()}
         clip = clips["target"]
         out = model(clip["video"][None], clip["target"][None])
+        spreads.append(query_spread(out["pred_logits"][0], out["pred_boxes"][0]))
         t_len, _, height, width = clip["video"].shape
         scale = torch.tensor([width, height, width, height], dtype=torch.float32)
         predicted = box_convert(out["pred_boxes"][0].view(t_len, n, 4) * scale, "cxcywh", "xyxy")
@@ -226,6 +234,9 @@ def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
     figures = {
         "box": {"all": _summary(every), **{k: _summary(v) for k, v in boxes.items()}},
         "mask_in_true_box": {k: _summary(v) for k, v in in_box.items()},
+        "query_spread": dict(
+            zip(("class_logit", "box_log_side"), np.mean(spreads, 0).round(4).tolist(), strict=True)
+        ),
     }
     if key is not None:
         scores = {r: torch.cat(v).numpy() for r, v in tokens.items()}
@@ -238,6 +249,14 @@ def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
             },
         }
     return figures
+
+
+def query_spread(logits: Tensor, boxes: Tensor) -> tuple[float, float]:
+    """One clip's pred_logits (N, 2) and pred_boxes (N, 4) cxcywh -> the standard deviation
+    over its N queries of the logit margin of the relevant class and of ½ log(w·h)."""
+    margin = logits[:, RELEVANT] - logits[:, NO_OBJECT]
+    side = 0.5 * (boxes[:, 2] * boxes[:, 3]).clamp(min=1e-8).log()
+    return float(margin.std()), float(side.std())
 
 
 def _rounded(value: float | None) -> float | None:

@@ -67,3 +67,13 @@ def test_masks_in_the_true_box_best_query_union_and_every_product():
     assert ious == {"best_query": 0.5, "all_queries": 1.0, "every_product": 1.0}
     products[3, 3] = False  # a hole in the placed products' union
     assert ap_breakdown.true_box_ious(queries, products, truth)["every_product"] == 15 / 16
+
+
+def test_query_spread_is_zero_for_a_collapsed_decoder_whatever_the_box_centres():
+    logits = torch.tensor([[1.0, 0.0]] * 3)  # every query the same margin
+    boxes = torch.tensor([[0.2, 0.2, 0.1, 0.4], [0.7, 0.5, 0.1, 0.4], [0.5, 0.9, 0.1, 0.4]])
+    assert ap_breakdown.query_spread(logits, boxes) == pytest.approx((0.0, 0.0))
+    logits[0, 0], boxes[0, 2:] = 4.0, torch.tensor([0.4, 1.6])  # margins 4, 1, 1; sides ×4
+    margin, side = ap_breakdown.query_spread(logits, boxes)
+    assert margin == pytest.approx(torch.tensor([4.0, 1.0, 1.0]).std().item())
+    assert side == pytest.approx(torch.tensor([np.log(4), 0.0, 0.0]).std().item(), rel=1e-5)
