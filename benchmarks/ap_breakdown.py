@@ -14,6 +14,9 @@ This measures each one on a benchmark split, for a checkpoint and its prediction
   the AP these masks would give with perfect linking and ranking.
 - `box`: per target instance and frame, the best IoU of the model's query boxes, by how
   much of the instance is visible (its area over its largest area in the clip).
+- `box_size`: the same best boxes' widths and heights against the instances' true ones: their
+  correlation and the ratio of their standard deviations (a box head that finds centres but
+  not sizes has both near 0, and its masks, placed in box units, inherit the one size).
 - `mask_in_true_box`: per target instance and frame, the mask head's masks (before any cut
   to a predicted box) cut to the instance's true box instead: the best query's mask, the
   union of all the frame's query masks, and the union of every placed product's true mask
@@ -194,7 +197,7 @@ def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
     boxes: dict[str, list[float]] = {name: [] for *_, name in VISIBLE}
     in_box: dict[str, list[float]] = {"best_query": [], "all_queries": [], "every_product": []}
     tokens: dict[str, list[Tensor]] = {r: [] for r in (*ROLES, "background")}
-    spreads = []
+    spreads, sizes = [], []
     key = None
     for i in range(len(sets["target"])):
         clips = {r: s[i] for r, s in sets.items()}
@@ -215,7 +218,10 @@ def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
             truth = box_convert(clip["boxes"][k, t][None] * scale, "cxcywh", "xyxy")
             visible = float(clip["masks"][k, t].sum() / largest[k])
             name = next(name for lo, hi, name in VISIBLE if lo <= visible < hi)
-            boxes[name].append(float(box_iou(predicted[t], truth).max()))
+            ious = box_iou(predicted[t], truth)[:, 0]
+            boxes[name].append(float(ious.max()))
+            best = predicted[t, ious.argmax()]
+            sizes.append([*(best[2:] - best[:2]).tolist(), *(truth[0, 2:] - truth[0, :2]).tolist()])
             ious = true_box_ious(masks[:, t] > 0, products[t], clip["masks"][k, t].bool())
             for part, value in ious.items():
                 in_box[part].append(value)
@@ -233,6 +239,7 @@ def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
     every = [x for v in boxes.values() for x in v]
     figures = {
         "box": {"all": _summary(every), **{k: _summary(v) for k, v in boxes.items()}},
+        "box_size": size_agreement(np.array(sizes)),
         "mask_in_true_box": {k: _summary(v) for k, v in in_box.items()},
         "query_spread": dict(
             zip(("class_logit", "box_log_side"), np.mean(spreads, 0).round(4).tolist(), strict=True)
@@ -248,6 +255,18 @@ def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
                 if r != "target"
             },
         }
+    return figures
+
+
+def size_agreement(sizes: np.ndarray) -> dict[str, float | None]:
+    """(P, 4) rows of predicted width, height and true width, height -> per side the
+    correlation of predicted with true and the ratio of their standard deviations."""
+    figures: dict[str, float | None] = {}
+    for side, (pred, true) in {"w": (0, 2), "h": (1, 3)}.items():
+        p, t = sizes[:, pred], sizes[:, true]
+        ok = len(p) > 1 and p.std() > 0 and t.std() > 0
+        figures[f"corr_{side}"] = _rounded(float(np.corrcoef(p, t)[0, 1])) if ok else None
+        figures[f"std_ratio_{side}"] = _rounded(float(p.std() / t.std())) if t.std() > 0 else None
     return figures
 
 

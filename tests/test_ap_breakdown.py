@@ -77,3 +77,18 @@ def test_query_spread_is_zero_for_a_collapsed_decoder_whatever_the_box_centres()
     margin, side = ap_breakdown.query_spread(logits, boxes)
     assert margin == pytest.approx(torch.tensor([4.0, 1.0, 1.0]).std().item())
     assert side == pytest.approx(torch.tensor([np.log(4), 0.0, 0.0]).std().item(), rel=1e-5)
+
+
+def test_size_agreement_is_zero_for_boxes_of_one_size():
+    true = np.array([[10.0, 20.0], [30.0, 60.0], [20.0, 40.0]])
+    one_size = np.hstack([np.full((3, 2), 25.0), true])
+    assert ap_breakdown.size_agreement(one_size) == {
+        "corr_w": None,
+        "corr_h": None,
+        "std_ratio_w": 0.0,
+        "std_ratio_h": 0.0,
+    }
+    half = np.hstack([true / 2 + 5, true])  # sizes that follow the truth at half its spread
+    figures = ap_breakdown.size_agreement(half)
+    assert figures["corr_w"] == figures["corr_h"] == 1.0
+    assert figures["std_ratio_w"] == figures["std_ratio_h"] == 0.5
