@@ -6,6 +6,7 @@ import torch
 from vois_cli.config import preset
 from vois_cli.models import build_model
 from vois_cli.models.condinst_mask_head import LAYERS, box_offsets
+from vois_cli.models.dot_mask_head import mask_extent_boxes
 
 CFG = preset("tiny", model={"mask_head": "condinst", "mask_cut_training": False}).model
 
@@ -59,3 +60,39 @@ def test_each_query_writes_its_own_network_and_sees_its_box():
 def test_condinst_needs_two_stage_boxes():
     with pytest.raises(ValueError, match="needs two_stage"):
         build_model(preset("tiny", model={"mask_head": "condinst", "two_stage": False}))
+
+
+def test_mask_extent_boxes_read_the_part_connected_to_the_box_centre():
+    logits = torch.full((3, 6, 8), -1.0)  # three masks on a 6 × 8 grid
+    logits[:, 1:4, 1:3] = 1.0  # blob A: rows 1-3, columns 1-2
+    logits[:, 2, 3] = 1.0  # joined to A by one cell
+    logits[:, 4:6, 6:8] = 1.0  # blob B: rows 4-5, columns 6-7, apart from A
+    boxes = torch.tensor(
+        [
+            [0.2, 0.4, 0.1, 0.1],  # centre on cell (2, 1): A
+            [0.9, 0.9, 0.5, 0.5],  # centre on cell (5, 7): B
+            [0.6, 0.1, 0.3, 0.2],  # centre on cell (0, 4), which is off: kept
+        ]
+    )
+    read = mask_extent_boxes(logits, boxes)
+    # A spans columns 1-3 and rows 1-3: x 1/8..4/8, y 1/6..4/6
+    assert read[0].tolist() == pytest.approx([2.5 / 8, 2.5 / 6, 3 / 8, 3 / 6])
+    assert read[1].tolist() == pytest.approx([7 / 8, 5 / 6, 2 / 8, 2 / 6])
+    assert torch.equal(read[2], boxes[2])
+
+
+def test_mask_boxes_cut_each_mask_to_the_box_read_from_it_at_inference_only():
+    torch.manual_seed(0)
+    cfg = preset("tiny", model={"mask_boxes": True}).model
+    head = build_model(cfg)[0].mask_head
+    hs, memory, feats = _inputs()
+    boxes = torch.tensor([0.5, 0.5, 0.2, 0.2]).expand(1, 2, 2, 4)
+    with torch.no_grad():
+        trained = head.train()(hs, memory, None, feats, boxes)
+        plain = build_model(preset("tiny").model)[0].mask_head
+        plain.load_state_dict(head.state_dict())
+        assert torch.equal(trained, plain.train()(hs, memory, None, feats, boxes))
+        read = mask_extent_boxes(head.masks(hs, head.pixel_features(memory, feats), boxes), boxes)
+        assert torch.equal(
+            head.eval()(hs, memory, None, feats, boxes), plain.eval()(hs, memory, None, feats, read)
+        )

@@ -55,6 +55,10 @@ class ModelConfig:
     # with two_stage, "dot" and "condinst" masks are cut to their proposal's box at inference;
     # False: not in training (the mask learns its instance's extent itself; a deviation)
     mask_cut_training: bool = True
+    # True: at inference each two-stage proposal's box is read again from its uncut mask (the
+    # extent of the part connected to the box centre), then its mask is made and cut in that
+    # box (a deviation: regressed sizes barely follow the objects, training-notes session 12)
+    mask_boxes: bool = False
     dim_feedforward: int = 2048
     # decoder input: False = zeros (DETR, VisTR); True = a learned content vector per query
     # (Deformable DETR), so that queries differ from the first layer on

@@ -41,7 +41,8 @@ class FPNMaskHead(nn.Module):
 
     With two-stage queries the masks are cut to each proposal's box at inference; in training
     too unless `mask_cut_training` is off (then the mask itself must learn where its instance
-    ends, which the box otherwise decides)."""
+    ends, which the box otherwise decides). With `mask_boxes`, the box of each proposal is
+    read from its uncut mask at inference first (`mask_extent_boxes`)."""
 
     def __init__(self, cfg: ModelConfig, feature_channels: tuple[int, int, int] | list[int]):
         super().__init__()
@@ -52,6 +53,7 @@ class FPNMaskHead(nn.Module):
         self.smooth = nn.ModuleList(_block(width) for _ in self.lateral)
         self.windowed = cfg.two_stage
         self.cut_training = cfg.mask_cut_training
+        self.mask_boxes = cfg.mask_boxes
 
     def pixel_features(self, memory: Tensor, features: list[Tensor]) -> Tensor:
         """memory E (B, T, h, w, d), features [f1, f2, f3] channels-last (B, T, h_s, w_s, C_s)
@@ -76,7 +78,11 @@ class FPNMaskHead(nn.Module):
         channels-last (B, T, h_s, w_s, C_s) at strides 4, 8, 16 -> mask logits
         (B, n, T, h_1, w_1); with two-stage queries `boxes` (B, n, T, 4) cxcywh cut each
         proposal's masks to its window. `pos` is unused (the VisTR head's signature)."""
-        masks = self.masks(hs, self.pixel_features(memory, features), boxes)
+        pixels = self.pixel_features(memory, features)
+        masks = self.masks(hs, pixels, boxes)
+        if self.mask_boxes and self.windowed and not self.training:
+            boxes = mask_extent_boxes(masks, boxes.detach())
+            masks = self.masks(hs, pixels, boxes)
         return self.cut(masks, boxes)
 
     def masks(self, hs: Tensor, pixels: Tensor, boxes: Tensor | None) -> Tensor:
@@ -90,6 +96,35 @@ class FPNMaskHead(nn.Module):
             return logits
         window = box_windows(boxes.detach(), *logits.shape[-2:], margin=WINDOW_MARGIN)
         return torch.where(window.bool(), logits, torch.full_like(logits, OUTSIDE))
+
+
+@torch.no_grad()
+def mask_extent_boxes(logits: Tensor, boxes: Tensor) -> Tensor:
+    """logits (..., h, w), boxes (..., 4) cxcywh -> each mask's box: the extent of the cells
+    with logit > 0 connected (8-neighbours) to the cell under the box centre, or the box
+    unchanged where that cell is off. A flood fill by repeated 3 × 3 max pooling."""
+    h, w = logits.shape[-2:]
+    on = (logits > 0).flatten(0, -3).float()[:, None]  # (P, 1, h, w)
+    flat = boxes.reshape(-1, 4)
+    x = (flat[:, 0] * w).long().clamp(0, w - 1)
+    y = (flat[:, 1] * h).long().clamp(0, h - 1)
+    region = torch.zeros_like(on)
+    region[torch.arange(len(flat)), 0, y, x] = 1
+    region = region * on
+    for _ in range(h + w):
+        grown = F.max_pool2d(region, 3, 1, 1) * on
+        if torch.equal(grown, region):
+            break
+        region = grown
+    region = region[:, 0].bool()
+    rows, cols = region.any(2), region.any(1)  # (P, h), (P, w)
+    y0 = rows.float().argmax(1)
+    y1 = h - rows.flip(1).float().argmax(1)
+    x0 = cols.float().argmax(1)
+    x1 = w - cols.flip(1).float().argmax(1)
+    read = torch.stack([(x0 + x1) / 2 / w, (y0 + y1) / 2 / h, (x1 - x0) / w, (y1 - y0) / h], 1)
+    found = rows.any(1)[:, None]
+    return torch.where(found, read.to(flat.dtype), flat).view_as(boxes)
 
 
 class DotMaskHead(FPNMaskHead):
