@@ -83,13 +83,12 @@ def test_mask_extent_boxes_read_the_part_connected_to_the_box_centre():
 
 def test_mask_boxes_cut_each_mask_to_the_box_read_from_it_at_inference_only():
     torch.manual_seed(0)
-    cfg = preset("tiny", model={"mask_boxes": True}).model
-    head = build_model(cfg)[0].mask_head
+    head = build_model(preset("tiny").model)[0].mask_head  # mask_boxes on in tiny
     hs, memory, feats = _inputs()
     boxes = torch.tensor([0.5, 0.5, 0.2, 0.2]).expand(1, 2, 2, 4)
     with torch.no_grad():
         trained = head.train()(hs, memory, None, feats, boxes)
-        plain = build_model(preset("tiny").model)[0].mask_head
+        plain = build_model(preset("tiny", model={"mask_boxes": False}).model)[0].mask_head
         plain.load_state_dict(head.state_dict())
         assert torch.equal(trained, plain.train()(hs, memory, None, feats, boxes))
         read = mask_extent_boxes(head.masks(hs, head.pixel_features(memory, feats), boxes), boxes)

@@ -57,7 +57,7 @@ class ModelConfig:
     mask_cut_training: bool = True
     # True: at inference each two-stage proposal's box is read again from its uncut mask (the
     # extent of the part connected to the box centre), then its mask is made and cut in that
-    # box (a deviation: regressed sizes barely follow the objects, training-notes session 12)
+    # box (a deviation, on in `tiny`: regressed sizes barely follow the objects; training-notes)
     mask_boxes: bool = False
     dim_feedforward: int = 2048
     # decoder input: False = zeros (DETR, VisTR); True = a learned content vector per query
@@ -184,8 +184,9 @@ PRESETS: dict[str, Config] = {
     # learning ladder (docs/training-notes.md): a 128-px input with a stride-16 memory so
     # that objects span several tokens; target-similarity maps at stages 2 and 3 with a dense
     # target-map loss; two-stage queries; CondInst masks cut to each proposal's box at
-    # inference only, with the mask terms weighted as Mask2Former (5) and a one-to-many mask
-    # loss on every placed product; learned query contents
+    # inference only (that box read from the uncut mask), with the mask terms weighted as
+    # Mask2Former (5) and a one-to-many mask loss on every placed product; learned query
+    # contents
     "tiny": Config(
         model=ModelConfig(
             preset="tiny",
@@ -202,6 +203,7 @@ PRESETS: dict[str, Config] = {
             mask_deform=False,
             mask_head="condinst",
             mask_cut_training=False,
+            mask_boxes=True,
             query_content=True,
             two_stage=True,
             dec_layers=2,
