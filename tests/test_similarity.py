@@ -135,7 +135,9 @@ def test_dot_mask_head_masks_are_query_pixel_dot_products():
 
 @pytest.mark.parametrize("mask_head", ["dot", "condinst"])
 def test_two_stage_masks_are_cut_to_each_proposals_box_window(mask_head):
-    cfg = preset("tiny", model={"mask_head": mask_head, "mask_cut_training": True}).model
+    # the given boxes, not boxes read from the masks (`mask_boxes`, tested on its own)
+    model = {"mask_head": mask_head, "mask_cut_training": True, "mask_boxes": False}
+    cfg = preset("tiny", model=model).model
     torch.manual_seed(0)
     head = build_model(cfg)[0].mask_head.eval()
     hs = torch.randn(1, 1, 2, cfg.hidden_dim)
