@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchvision.ops import box_convert, masks_to_boxes
 
 from vois_cli.config import ModelConfig
 from vois_cli.models.mask_head import box_windows
@@ -117,14 +118,15 @@ def mask_extent_boxes(logits: Tensor, boxes: Tensor) -> Tensor:
             break
         region = grown
     region = region[:, 0].bool()
-    rows, cols = region.any(2), region.any(1)  # (P, h), (P, w)
-    y0 = rows.float().argmax(1)
-    y1 = h - rows.flip(1).float().argmax(1)
-    x0 = cols.float().argmax(1)
-    x1 = w - cols.flip(1).float().argmax(1)
-    read = torch.stack([(x0 + x1) / 2 / w, (y0 + y1) / 2 / h, (x1 - x0) / w, (y1 - y0) / h], 1)
-    found = rows.any(1)[:, None]
-    return torch.where(found, read.to(flat.dtype), flat).view_as(boxes)
+    found = region.flatten(1).any(1)
+    read = flat.clone()
+    if found.any():
+        # masks_to_boxes gives the last cell's index as x1, y1: one more makes the extent
+        xyxy = masks_to_boxes(region[found])
+        xyxy[:, 2:] += 1
+        scale = torch.tensor([w, h, w, h], dtype=xyxy.dtype, device=flat.device)
+        read[found] = box_convert(xyxy / scale, "xyxy", "cxcywh").to(flat.dtype)
+    return read.view_as(boxes)
 
 
 class DotMaskHead(FPNMaskHead):
