@@ -67,7 +67,8 @@ def test_ablations_build_only_what_they_use(overrides, cross, image_stages):
     out = model(torch.randn(1, 2, 3, 40, 56), torch.randn(1, 3, 36, 44))
     assert _shapes(out)[-1] == (1, 2, 2, 2, 8 * cfg.embed_dim)
     # every parameter is used (DDP without find_unused_parameters)
-    loss = sum(f.sum() for f in out["features"] + out["similarity"]) + out["memory"].sum()
+    maps = list(out["similarity"].values())
+    loss = sum(f.sum() for f in out["features"] + maps) + out["memory"].sum()
     loss.backward()
     unused = [n for n, p in model.named_parameters() if p.grad is None]
     assert unused == []
@@ -163,7 +164,7 @@ def test_lr_backbone_parameters_are_both_paths_and_optionally_the_cross_blocks()
     without = ids(model.lr_backbone_parameters(cross_in_backbone=False))
     # the similarity projections are new heads: they train at the rest group's rate
     assert with_cross == ids(model.parameters()) - ids(model.similarity.parameters())
-    assert without == with_cross - cross and cross and len(model.similarity) == 2
+    assert without == with_cross - cross and cross and len(model.similarity) == 3
     assert ids(model.image_path.parameters()) <= without
     assert ids(model.video_path.parameters()) <= without
 

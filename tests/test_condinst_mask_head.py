@@ -8,7 +8,10 @@ from vois_cli.models import build_model
 from vois_cli.models.condinst_mask_head import LAYERS, box_offsets
 from vois_cli.models.dot_mask_head import mask_extent_boxes
 
-CFG = preset("tiny", model={"mask_head": "condinst", "mask_cut_training": False}).model
+# the head alone, on hand-made f1..f3 (no similarity channels)
+CFG = preset(
+    "tiny", model={"mask_head": "condinst", "mask_cut_training": False, "mask_similarity": False}
+).model
 
 
 def _inputs(n=2, t=2):
@@ -83,12 +86,13 @@ def test_mask_extent_boxes_read_the_part_connected_to_the_box_centre():
 
 def test_mask_boxes_cut_each_mask_to_the_box_read_from_it_at_inference_only():
     torch.manual_seed(0)
-    head = build_model(preset("tiny").model)[0].mask_head  # mask_boxes on in tiny
+    head = build_model(preset("tiny", model={"mask_similarity": False}).model)[0].mask_head
     hs, memory, feats = _inputs()
     boxes = torch.tensor([0.5, 0.5, 0.2, 0.2]).expand(1, 2, 2, 4)
     with torch.no_grad():
         trained = head.train()(hs, memory, None, feats, boxes)
-        plain = build_model(preset("tiny", model={"mask_boxes": False}).model)[0].mask_head
+        off = {"mask_boxes": False, "mask_similarity": False}  # mask_boxes on in tiny
+        plain = build_model(preset("tiny", model=off).model)[0].mask_head
         plain.load_state_dict(head.state_dict())
         assert torch.equal(trained, plain.train()(hs, memory, None, feats, boxes))
         read = mask_extent_boxes(head.masks(hs, head.pixel_features(memory, feats), boxes), boxes)

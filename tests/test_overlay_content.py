@@ -69,7 +69,8 @@ def test_mask_pngs_hold_the_json_ids_on_the_json_masks_above_the_threshold(runs)
             np.testing.assert_array_equal(ids, _expected_ids(objects, f, threshold))
             shown |= set(np.unique(ids).tolist()) - {0}
         visible = {o["track_id"] for o in objects if any(o["segmentations"])}
-        assert shown == {o["track_id"] for o in objects if o["score"] >= threshold} & visible
+        # an object above the threshold may still be hidden under higher-scoring ones
+        assert shown <= {o["track_id"] for o in objects if o["score"] >= threshold} & visible
     assert 0 < len(shown) < len(visible)  # the threshold left some object out
 
 

@@ -43,6 +43,37 @@ def test_with_shared_projections_a_copy_of_a_target_token_scores_one():
     assert out[0, 0, 0, 1, 0] < 0.9
 
 
+def test_large_target_maps_are_pooled_before_the_comparison():
+    torch.manual_seed(0)
+    sim = TargetSimilarity(channels=4, dim=4)
+    x, g = torch.randn(1, 2, 3, 5, 4), torch.randn(1, 32, 32, 4)
+    pooled = F.avg_pool2d(g.permute(0, 3, 1, 2), 2).permute(0, 2, 3, 1)  # 16 x 16
+    with torch.no_grad():
+        assert torch.allclose(sim(x, g), sim(x, pooled), atol=1e-6)
+
+
+def test_mask_similarity_gives_each_stages_map_to_the_mask_head():
+    model = {"similarity_stages": (1, 2, 3), "mask_similarity": True}
+    cfg = preset("tiny", model=model).model
+    torch.manual_seed(0)
+    net = build_model(cfg)[0].eval()
+    c = cfg.embed_dim
+    # the FPN's laterals read E, then f3, f2, f1, each with its stage's 2 similarity channels
+    widths = [lateral.in_channels for lateral in net.mask_head.lateral]
+    assert widths == [cfg.hidden_dim, 4 * c + 2, 2 * c + 2, c + 2]
+    video, target = torch.randn(1, 8, 3, 64, 96), torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        masks = net(video, target)["pred_masks"]
+        # the stride-4 map alone changes the masks
+        hook = net.backbone.similarity["1"].register_forward_hook(lambda m, i, o: -o)
+        flipped = net(video, target)["pred_masks"]
+        hook.remove()
+    assert masks.shape == flipped.shape == (1, cfg.num_queries, 8, 16, 24)
+    assert not torch.allclose(masks, flipped)
+    off = build_model(preset("tiny", model={**model, "mask_similarity": False}).model)[0]
+    assert [lateral.in_channels for lateral in off.mask_head.lateral][1:] == [4 * c, 2 * c, c]
+
+
 def test_token_coverage_is_the_covered_fraction_of_each_token():
     masks = torch.zeros(2, 1, 4, 6, dtype=torch.bool)  # (K, T, H, W), tokens of 2 × 2 pixels
     masks[0, 0, 0, 0] = True  # one pixel of token (0, 0)
@@ -87,8 +118,11 @@ def test_the_target_changes_the_similarity_and_the_memory():
     with torch.no_grad():
         a = model.backbone(video, torch.randn(1, 3, 64, 64))
         b = model.backbone(video, torch.randn(1, 3, 64, 64))
-    assert [m.shape for m in a["similarity"]] == [(1, 8, 8, 12, 2), (1, 8, 4, 6, 2)]
-    assert not torch.allclose(a["similarity"][0], b["similarity"][0])
+    assert {s: m.shape for s, m in a["similarity"].items()} == {
+        2: (1, 8, 8, 12, 2),
+        3: (1, 8, 4, 6, 2),
+    }
+    assert not torch.allclose(a["similarity"][2], b["similarity"][2])
 
 
 def test_every_option_off_builds_the_model_without_its_parts():
@@ -108,7 +142,8 @@ def test_bad_memory_stride_fails():
 
 
 def test_dot_mask_head_masks_are_query_pixel_dot_products():
-    cfg = preset("tiny", model={"mask_head": "dot", "two_stage": False}).model
+    model = {"mask_head": "dot", "two_stage": False, "mask_similarity": False}
+    cfg = preset("tiny", model=model).model
     torch.manual_seed(0)
     model = build_model(cfg)[0].eval()
     head = model.mask_head
@@ -137,6 +172,7 @@ def test_dot_mask_head_masks_are_query_pixel_dot_products():
 def test_two_stage_masks_are_cut_to_each_proposals_box_window(mask_head):
     # the given boxes, not boxes read from the masks (`mask_boxes`, tested on its own)
     model = {"mask_head": mask_head, "mask_cut_training": True, "mask_boxes": False}
+    model["mask_similarity"] = False  # the head alone, on hand-made f1..f3
     cfg = preset("tiny", model=model).model
     torch.manual_seed(0)
     head = build_model(cfg)[0].mask_head.eval()

@@ -34,6 +34,10 @@ class ModelConfig:
     # every video token with its best target tokens joins the memory E; () = off (the paper)
     similarity_stages: tuple[int, ...] = ()
     similarity_dim: int = 32
+    # True: each similarity map also joins the mask head's input at its own stride (f1-f3 carry
+    # its channels), so that a mask can say "the target here", not only "a product here" (a
+    # deviation, on in `tiny`: it needs the stride-4 map of stage 1 to help; training-notes)
+    mask_similarity: bool = False
     # memory E: 32 = the paper (f4); 16 = f3 plus f4 upsampled, so that the decoder and the
     # token proposals read a grid at which small inputs' objects span several tokens
     memory_stride: int = 32
@@ -182,11 +186,11 @@ PRESETS: dict[str, Config] = {
     # CPU tests and the default `dvc repro`: depth-1 stages lose shifted windows
     # (docs/design.md#library-traps). Deviations from the paper, each measured by the
     # learning ladder (docs/training-notes.md): a 128-px input with a stride-16 memory so
-    # that objects span several tokens; target-similarity maps at stages 2 and 3 with a dense
-    # target-map loss; two-stage queries; CondInst masks cut to each proposal's box at
-    # inference only (that box read from the uncut mask), with the mask terms weighted as
-    # Mask2Former (5) and a one-to-many mask loss on every placed product; learned query
-    # contents
+    # that objects span several tokens; target-similarity maps at stages 1-3 with a dense
+    # target-map loss, each map also read by the mask head at its own stride; two-stage
+    # queries; CondInst masks cut to each proposal's box at inference only (that box read
+    # from the uncut mask), with the mask terms weighted as Mask2Former (5) and a one-to-many
+    # mask loss on every placed product; learned query contents
     "tiny": Config(
         model=ModelConfig(
             preset="tiny",
@@ -196,7 +200,8 @@ PRESETS: dict[str, Config] = {
             image_window=3,
             video_window=(4, 3, 3),
             drop_path=0.0,
-            similarity_stages=(2, 3),
+            similarity_stages=(1, 2, 3),
+            mask_similarity=True,
             memory_stride=16,
             hidden_dim=64,
             mask_dim=256,

@@ -140,7 +140,7 @@ class DualPathSwin(nn.Module):
 
         `features`: [f1, f2, f3], f_s (B, T, ceil(H/2^(s+1)), ceil(W/2^(s+1)), C*2^(s-1));
         `memory`: f4 (B, T, ceil(H/32), ceil(W/32), 8C). All channels-last, after LayerNorm.
-        `similarity`: one (B, T, h_s, w_s, 2) map per similarity stage, in stage order.
+        `similarity`: {stage s: its (B, T, h_s, w_s, 2) map} for the similarity stages.
         """
         h, w = video.shape[-2:]
         hp = padded_side(h, self.video_window[1], NUM_STAGES)
@@ -157,7 +157,7 @@ class DualPathSwin(nn.Module):
             g = self.image_path.patch_embed(F.pad(target, (0, wip - wi, 0, hip - hi)))
             image_sizes = stage_sizes(hi, wi, image_stages)
 
-        taps, similarity = [], []
+        taps, similarity = [], {}
         for s, (hs, ws) in enumerate(stage_sizes(h, w, NUM_STAGES)):
             x = self._run(self._video_stage(s), x)  # (B, T, h_s', w_s', C_s), padded
             if g is not None and s < len(self.image_path.layers):
@@ -167,7 +167,7 @@ class DualPathSwin(nn.Module):
                 gh, gw = image_sizes[s]
                 tap = self.video_norms[s](x[:, :, :hs, :ws])
                 g_s = self.image_norms_compared[key](g[:, :gh, :gw])
-                similarity.append(self.similarity[key](tap, g_s))
+                similarity[s + 1] = self.similarity[key](tap, g_s)
             if key in self.cross_blocks:
                 gh, gw = image_sizes[s]
                 x = self.cross_blocks[key](x, self.image_norms[key](g[:, :gh, :gw]))

@@ -17,6 +17,10 @@ from torch import Tensor, nn
 
 TOP_FRACTION = 0.125  # the second channel averages the best eighth of the target's tokens
 CHANNELS = 2  # max and top-k mean
+# the target's token map is average-pooled to at most this many tokens a side: at stride 4
+# (stage 1) a 128-px target has 32 x 32 tokens, and comparing every video token with all of
+# them took three times the model's training step
+MAX_TARGET_SIDE = 16
 
 
 class TargetSimilarity(nn.Module):
@@ -29,7 +33,11 @@ class TargetSimilarity(nn.Module):
 
     def forward(self, x: Tensor, g: Tensor) -> Tensor:
         """x (B, T, h, w, C) video tokens, g (B, h_I, w_I, C) target tokens -> (B, T, h, w, 2):
-        the best and the top-k mean cosine over the target's tokens."""
+        the best and the top-k mean cosine over the target's tokens (pooled to at most
+        MAX_TARGET_SIDE a side)."""
+        if max(g.shape[1:3]) > MAX_TARGET_SIDE:
+            side = (min(g.shape[1], MAX_TARGET_SIDE), min(g.shape[2], MAX_TARGET_SIDE))
+            g = F.adaptive_avg_pool2d(g.permute(0, 3, 1, 2), side).permute(0, 2, 3, 1)
         q = F.normalize(self.video(x), dim=-1).flatten(1, 3)  # (B, T·h·w, D)
         k = F.normalize(self.image(g), dim=-1).flatten(1, 2)  # (B, M, D)
         cos = q @ k.transpose(1, 2)  # (B, T·h·w, M)

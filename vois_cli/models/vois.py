@@ -69,7 +69,14 @@ class VOIS(nn.Module):
             raise ValueError(
                 f"unknown mask_head {cfg.mask_head!r}; choose one of {', '.join(MASK_HEADS)}"
             )
-        self.mask_head = MASK_HEADS[cfg.mask_head](cfg, backbone.feature_channels)
+        # with mask_similarity, f_s carries stage s's similarity map into the mask head
+        compared = {int(s) for s in getattr(backbone, "similarity", {})}
+        self.mask_similarity = cfg.mask_similarity and bool(compared)
+        mask_channels = [
+            c + SIMILARITY_CHANNELS * (self.mask_similarity and s + 1 in compared)
+            for s, c in enumerate(backbone.feature_channels)
+        ]
+        self.mask_head = MASK_HEADS[cfg.mask_head](cfg, mask_channels)
         self.proposals = TokenProposals(d, cfg.num_queries) if cfg.two_stage else None
 
     def forward(self, video: Tensor, target: Tensor | None = None) -> dict:
@@ -98,7 +105,7 @@ class VOIS(nn.Module):
         logits, boxes = self.class_embed(hs), (self.bbox_embed(hs) + reference).sigmoid()
         queries = hs[-1].view(b, t, self.num_queries, d)
         proposal_boxes = as_sequences(boxes[-1], self.num_queries)  # (B, n, T, 4)
-        masks = self.mask_head(queries, memory, pos, out["features"], proposal_boxes)
+        masks = self.mask_head(queries, memory, pos, self._mask_features(out), proposal_boxes)
         if self.target_map is not None:
             extra["target_logits"] = self.target_map(memory).squeeze(-1)  # (B, T, h, w)
         return {
@@ -112,12 +119,23 @@ class VOIS(nn.Module):
             **extra,
         }
 
+    def _mask_features(self, out: dict) -> list[Tensor]:
+        """f1..f3 for the mask head, each with its stage's similarity map when
+        `mask_similarity` (and that stage is compared)."""
+        if not self.mask_similarity:
+            return out["features"]
+        maps = out["similarity"]
+        return [
+            torch.cat([f, maps[s + 1]], -1) if s + 1 in maps else f
+            for s, f in enumerate(out["features"])
+        ]
+
     def _memory(self, out: dict) -> Tensor:
         """The decoder memory E (B, T, h, w, d) at `memory_stride` from the backbone's f4 (and
         f3 at stride 16), with the similarity maps, resized to its grid, as extra channels."""
         coarse, fine = out["memory"], out["features"][2]
         grid = fine if self.neck_fine is not None else coarse
-        maps = [_resized(m, grid.shape[2:4]) for m in out.get("similarity", [])]
+        maps = [_resized(m, grid.shape[2:4]) for m in out.get("similarity", {}).values()]
         if self.neck_fine is None:
             return self.neck(torch.cat([coarse, *maps], -1))
         up = _resized(self.neck(coarse), grid.shape[2:4], mode="nearest")
