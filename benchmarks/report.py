@@ -8,8 +8,9 @@
 Accuracy: benchmarks/results/experiments/*.json, one run each (record_experiment.py writes
 them and documents the format). Rows group the runs by (benchmark, preset, variant) and
 give mean ± std over their seeds of AP, AP50, AP75, AR1 and AR10 in percent, beside the
-paper's LiveVideos figures for the paper's variants; README gets the same table between its
-`<!-- results -->` markers.
+paper's LiveVideos figures for the paper's variants and the commits the runs were made at
+(the code they measured); README gets the same table between its `<!-- results -->`
+markers.
 
 Everything else: every other benchmarks/results/*.json is a section of its own: its `meta`
 block (benchmarks/provenance.py) on one line, then its records as tables: each dict's
@@ -189,13 +190,16 @@ def accuracy_table(runs: list[dict]) -> list[str]:
     if not runs:
         return [NONE_YET]
     lines = [
-        f"| benchmark | preset | variant | seeds | {' | '.join(COLUMNS)} | paper (LiveVideos) |",
-        "|---|---|---|---|" + "---|" * len(COLUMNS) + "---|",
+        f"| benchmark | preset | variant | seeds | {' | '.join(COLUMNS)} | paper (LiveVideos) "
+        "| commits |",
+        "|---|---|---|---|" + "---|" * len(COLUMNS) + "---|---|",
     ]
     for (benchmark, preset, variant), members in group(runs).items():
         cells = [_cell([r["metrics"][c] for r in members]) for c in COLUMNS]
         paper = " / ".join(f"{v:.1f}" for v in PAPER.get(variant, ()))
+        commits = ", ".join(sorted({r["meta"]["commit"][:7] for r in members}))
         row = [benchmark, preset, LABELS.get(variant, variant), str(len(members)), *cells, paper]
+        row.append(commits)
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
