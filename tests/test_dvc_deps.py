@@ -33,3 +33,14 @@ def test_stage_declares_every_library_module_it_imports(stage):
     assert imported, "the probe saw no vois_cli import"
     undeclared = [f for f in imported if not any(f == d or f.startswith(d + "/") for d in deps)]
     assert undeclared == []
+
+
+def test_pretrain_reads_every_train_param_but_the_seed_and_the_clips():
+    """`train.seed` and `train.clips_per_video` are the fine-tuning's own (the pretrain stage
+    has `pretrain.seed` and `pretrain.clips_per_video`), so a seed sweep reuses one pretrained
+    model; every other `train` key reaches the pretrain config and must re-run it."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    declared = STAGES["pretrain"]["params"]
+    assert "train" not in declared
+    train_keys = {p.split(".", 1)[1] for p in declared if p.startswith("train.")}
+    assert train_keys == set(params["train"]) - {"seed", "clips_per_video"}
