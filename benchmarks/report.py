@@ -198,8 +198,8 @@ def accuracy_table(runs: list[dict]) -> list[str]:
         cells = [_cell([r["metrics"][c] for r in members]) for c in COLUMNS]
         paper = " / ".join(f"{v:.1f}" for v in PAPER.get(variant, ()))
         commits = ", ".join(sorted({r["meta"]["commit"][:7] for r in members}))
-        row = [benchmark, preset, LABELS.get(variant, variant), str(len(members)), *cells, paper]
-        row.append(commits)
+        label = LABELS.get(variant, variant)
+        row = [benchmark, preset, label, str(len(members)), *cells, paper, commits]
         lines.append("| " + " | ".join(row) + " |")
     return lines
 

@@ -46,7 +46,8 @@ class VOIS(nn.Module):
         self.memory_stride = cfg.memory_stride
         if cfg.memory_stride not in (16, 32):
             raise ValueError(f"memory_stride is 16 or 32, got {cfg.memory_stride}")
-        compared = len(getattr(backbone, "similarity", ())) * SIMILARITY_CHANNELS
+        stages = {int(s) for s in getattr(backbone, "similarity", {})}  # similarity maps
+        compared = len(stages) * SIMILARITY_CHANNELS
         coarse = backbone.memory_channels + (compared if cfg.memory_stride == 32 else 0)
         self.neck = nn.Linear(coarse, d)
         self.neck_fine = (
@@ -70,10 +71,9 @@ class VOIS(nn.Module):
                 f"unknown mask_head {cfg.mask_head!r}; choose one of {', '.join(MASK_HEADS)}"
             )
         # with mask_similarity, f_s carries stage s's similarity map into the mask head
-        compared = {int(s) for s in getattr(backbone, "similarity", {})}
-        self.mask_similarity = cfg.mask_similarity and bool(compared)
+        self.mask_similarity = cfg.mask_similarity and bool(stages)
         mask_channels = [
-            c + SIMILARITY_CHANNELS * (self.mask_similarity and s + 1 in compared)
+            c + SIMILARITY_CHANNELS * (self.mask_similarity and s + 1 in stages)
             for s, c in enumerate(backbone.feature_channels)
         ]
         self.mask_head = MASK_HEADS[cfg.mask_head](cfg, mask_channels)
