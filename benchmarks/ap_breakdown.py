@@ -12,6 +12,8 @@ This measures each one on a benchmark split, for a checkpoint and its prediction
 - `best_track`: per target, the best sequence IoU of a predicted track: what AP sees.
 - `oracle_metrics`: YouTube-VIS AP of the perfect linker's tracks, each scored by its IoU:
   the AP these masks would give with perfect linking and ranking.
+- `ranked_metrics`: YouTube-VIS AP of the predicted tracks themselves, each scored by its
+  best sequence IoU with a target of its video: what perfect ranking alone would give.
 - `box`: per target instance and frame, the best IoU of the model's query boxes, by how
   much of the instance is visible (its area over its largest area in the clip).
 - `box_size`: the same best boxes' widths and heights against the instances' true ones: their
@@ -67,8 +69,8 @@ VISIBLE = ((0.8, 1.01, "visible > 0.8"), (0.5, 0.8, "visible 0.5-0.8"), (0.0, 0.
 
 def track_ious(truth: list[dict], predicted: list[dict], length: int) -> dict:
     """One true object against a video's predicted tracks: `frames` (the best IoU in each
-    present frame), `oracle` and `best` sequence IoU, and `oracle_track` (the masks a perfect
-    linker picks, RLE or None per frame)."""
+    present frame), `oracle` and `best` sequence IoU, `ious` (each track's sequence IoU) and
+    `oracle_track` (the masks a perfect linker picks, RLE or None per frame)."""
     inter_o = union_o = 0.0
     inter_b, union_b = np.zeros(len(predicted)), np.zeros(len(predicted))
     frames, picked = [], []
@@ -93,10 +95,12 @@ def track_ious(truth: list[dict], predicted: list[dict], length: int) -> dict:
         picked.append(segs[k] if k is not None else None)
         inter_o += inter[k] if k is not None else 0.0
         union_o += areas[k] + gt_area - inter[k] if k is not None else gt_area
+    ious = inter_b / np.maximum(union_b, 1)
     return {
         "frames": frames,
         "oracle": inter_o / max(union_o, 1.0),
-        "best": float((inter_b / np.maximum(union_b, 1)).max()) if len(predicted) else 0.0,
+        "best": float(ious.max()) if len(predicted) else 0.0,
+        "ious": ious,
         "oracle_track": picked,
     }
 
@@ -110,8 +114,9 @@ def predictions_by_video(predictions: list[dict]) -> dict[int, list[dict]]:
 
 
 def tracks(root: Path, split: str, predictions: Path) -> dict:
-    """The track figures, and `oracle_metrics`: AP/AR of the perfect linker's tracks, each
-    scored by its IoU, i.e. what these masks give with perfect linking and ranking."""
+    """The track figures; `oracle_metrics`: AP/AR of the perfect linker's tracks, each
+    scored by its IoU, i.e. what these masks give with perfect linking and ranking;
+    `ranked_metrics`: AP/AR of the predicted tracks scored by their best IoU with a target."""
     ann = load_annotations(root / "annotations" / f"{split}.json")
     by_video, objects = predictions_by_video(load_predictions(predictions, ann)), ann.by_video()
     figures = [
@@ -130,11 +135,22 @@ def tracks(root: Path, split: str, predictions: Path) -> dict:
         if any(f["oracle_track"])
     ]
     metrics = evaluate(ann, oracle).metrics
+    best = {v: np.zeros(len(by_video.get(v, []))) for v in by_video}
+    for v, f in figures:
+        if len(f["ious"]):
+            best[v] = np.maximum(best[v], f["ious"])
+    ranked = [
+        {**p, "score": float(iou)}
+        for v, preds in by_video.items()
+        for p, iou in zip(preds, best[v], strict=True)
+    ]
+    ranked_metrics = evaluate(ann, ranked).metrics
     return {
         "frame": _summary([x for _, f in figures for x in f["frames"]]),
         "oracle_track": _summary([f["oracle"] for _, f in figures]),
         "best_track": _summary([f["best"] for _, f in figures]),
         "oracle_metrics": {k: round(metrics[k], 4) for k in ("AP", "AP50", "AP75", "AR10")},
+        "ranked_metrics": {k: round(ranked_metrics[k], 4) for k in ("AP", "AP50", "AP75", "AR10")},
     }
 
 

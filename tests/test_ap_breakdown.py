@@ -39,6 +39,7 @@ def test_the_oracle_joins_two_tracks_that_each_follow_the_object_half_the_time()
     assert figures["oracle"] == pytest.approx(1.0)
     # a: intersection 40, union 40 + (20 + 40) = 100; b: 40 / (40 + 20 + 40)
     assert figures["best"] == pytest.approx(0.4)
+    assert figures["ious"] == pytest.approx([0.4, 0.4])  # each track's, for `ranked_metrics`
 
 
 def test_a_mask_where_the_object_is_absent_costs_the_track_but_not_the_oracle():
