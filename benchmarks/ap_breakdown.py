@@ -135,10 +135,9 @@ def tracks(root: Path, split: str, predictions: Path) -> dict:
         if any(f["oracle_track"])
     ]
     metrics = evaluate(ann, oracle).metrics
-    best = {v: np.zeros(len(by_video.get(v, []))) for v in by_video}
+    best = {v.id: np.zeros(len(by_video.get(v.id, []))) for v in ann.videos}
     for v, f in figures:
-        if len(f["ious"]):
-            best[v] = np.maximum(best[v], f["ious"])
+        best[v] = np.maximum(best[v], f["ious"])
     ranked = [
         {**p, "score": float(iou)}
         for v, preds in by_video.items()
@@ -149,9 +148,13 @@ def tracks(root: Path, split: str, predictions: Path) -> dict:
         "frame": _summary([x for _, f in figures for x in f["frames"]]),
         "oracle_track": _summary([f["oracle"] for _, f in figures]),
         "best_track": _summary([f["best"] for _, f in figures]),
-        "oracle_metrics": {k: round(metrics[k], 4) for k in ("AP", "AP50", "AP75", "AR10")},
-        "ranked_metrics": {k: round(ranked_metrics[k], 4) for k in ("AP", "AP50", "AP75", "AR10")},
+        "oracle_metrics": _headline(metrics),
+        "ranked_metrics": _headline(ranked_metrics),
     }
+
+
+def _headline(metrics: dict) -> dict:
+    return {k: round(metrics[k], 4) for k in ("AP", "AP50", "AP75", "AR10")}
 
 
 def _summary(values: list[float]) -> dict:
