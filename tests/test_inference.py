@@ -17,7 +17,7 @@ from vois_cli.infer_files import infer_video
 from vois_cli.inference import Predictor, default_checkpoint
 from vois_cli.inputs import read_video
 
-CONFIG = preset("tiny")  # T = 8, default overlap 2
+CONFIG = preset("tiny", model={"score_coverage": False})  # T = 8, default overlap 2
 H, W, SIDE = 64, 96, 16
 GREY, RED = (128, 128, 128), (230, 20, 20)
 
@@ -61,8 +61,8 @@ def oracle_postprocess(outputs, num_frames, sizes):
     return [[{"score": outputs["level"], "masks": masks.numpy()}] if masks.any() else []]
 
 
-def predictor(**options) -> Predictor:
-    return Predictor(RedOracle(), oracle_postprocess, CONFIG, **options)
+def predictor(config=CONFIG, **options) -> Predictor:
+    return Predictor(RedOracle(), oracle_postprocess, config, **options)
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +171,29 @@ def test_only_the_best_max_objects_tracks_are_kept_and_ties_keep_the_earlier():
     assert [o.id for o in objects] == [2, 3, 4]
     assert [round(o.score * 255) for o in objects] == [250, 220, 250]
     assert len(stream._finished) <= 3  # memory: finished tracks beyond the best are dropped
+
+
+def test_score_coverage_scales_each_track_by_the_share_of_frames_it_is_seen_in():
+    """tiny's track score: a track seen in 3 of 40 frames ranks below one seen in 30."""
+    position = lambda f: (24, 8) if f < 30 else (48, 80) if 35 <= f < 38 else None  # noqa: E731
+    results = {}
+    for coverage in (False, True):
+        config = preset("tiny", model={"score_coverage": coverage})
+        assert preset("tiny").model.score_coverage
+        stream = predictor(config).stream(Image.new("RGB", (8, 8)))
+        decided = [
+            d
+            for f in range(40)
+            for d in stream.push(frame(f, position, (200 if f < 30 else 250, 20, 20)))
+        ]
+        decided += stream.close()
+        results[coverage] = stream.result().objects, decided
+    (whole, piece), decided = results[True]
+    assert (whole.score, piece.score) == pytest.approx((200 / 255 * 30 / 40, 250 / 255 * 3 / 40))
+    assert decided[3].objects[0][1] == pytest.approx(200 / 255)  # seen in all 8 frames so far
+    assert decided[9].objects[0][1] == pytest.approx(200 / 255)  # 14 of 14 (clip 2 owns 8-13)
+    (whole, piece), _ = results[False]
+    assert (whole.score, piece.score) == pytest.approx((200 / 255, 250 / 255))
 
 
 def test_pushing_frames_of_another_size_or_type_is_an_error():

@@ -1,4 +1,5 @@
-"""Postprocess: scores over the real frames, thresholds, empty proposals, order, original size."""
+"""Postprocess: scores over the real frames, thresholds, empty proposals, order, original size,
+and the scores `tiny` deviates with (target map, mask score)."""
 
 import math
 
@@ -9,6 +10,8 @@ import torch.nn.functional as F
 
 from vois_cli.config import preset
 from vois_cli.models.postprocess import PostProcess, binary_masks
+
+PLAIN = preset("tiny", model={"score_mask": False}).model  # the paper's score: prob(relevant)
 
 
 def _logit(p):
@@ -30,7 +33,7 @@ def test_scores_masks_thresholds_and_order():
     masks[0, 2, 0] = half  # only in its first frame
     masks[0, 3, 2] = half  # only in the padded third frame: empty over the real frames
     probs = [[0.2, 0.4, 0.99], [0.5, 0.7, 0.0], [0.0005, 0.001, 0.9], [0.9, 0.9, 0.9]]
-    (result,) = PostProcess(preset("tiny").model)(_outputs(probs, masks), [2], [(4, 6)])
+    (result,) = PostProcess(PLAIN)(_outputs(probs, masks), [2], [(4, 6)])
     # proposal 2 scores 0.00075 <= 0.001, proposal 3 has no mask in the real frames
     assert [r["score"] for r in result] == pytest.approx([0.6, 0.3])
     expected = np.zeros((2, 4, 6), bool)
@@ -45,14 +48,14 @@ def test_ties_keep_proposal_order_and_batches_use_their_own_sizes():
     probs = [[0.5], [0.8], [0.5]]
     outputs = _outputs(probs, masks)
     outputs["pred_logits"] = outputs["pred_logits"].repeat(2, 1, 1)
-    results = PostProcess(preset("tiny").model)(outputs, [1, 1], [(5, 7), (3, 2)])
+    results = PostProcess(PLAIN)(outputs, [1, 1], [(5, 7), (3, 2)])
     first = [r["score"] for r in results[0]]
     assert first == pytest.approx([0.8, 0.5, 0.5])
     assert [r["masks"].shape for r in results[1]] == [(1, 3, 2)] * 3
     # stable: the two 0.5 proposals come in proposal order; mark them to tell them apart
     masks[0, 2] = -3.0
     masks[0, 2, 0, 0, 0] = 3.0
-    (tied, _) = PostProcess(preset("tiny").model)(
+    (tied, _) = PostProcess(PLAIN)(
         {"pred_logits": outputs["pred_logits"], "pred_masks": masks}, [1, 1], [(2, 2), (2, 2)]
     )
     assert tied[1]["masks"].all() and not tied[2]["masks"].all()
@@ -61,8 +64,8 @@ def test_ties_keep_proposal_order_and_batches_use_their_own_sizes():
 def test_mask_threshold_comes_from_the_config():
     masks = torch.full((1, 1, 1, 2, 2), _logit(0.6))
     outputs = _outputs([[0.9]], masks)
-    assert len(PostProcess(preset("tiny").model)(outputs, [1], [(2, 2)])[0]) == 1
-    strict = PostProcess(preset("tiny", model={"mask_threshold": 0.7}).model)
+    assert len(PostProcess(PLAIN)(outputs, [1], [(2, 2)])[0]) == 1
+    strict = PostProcess(preset("tiny", model={"score_mask": False, "mask_threshold": 0.7}).model)
     assert strict(outputs, [1], [(2, 2)]) == [[]]
 
 
@@ -73,12 +76,28 @@ def test_target_map_evidence_reranks_proposals():
     masks[0, 1, 0, 1, 1] = 30.0  # proposal 1 the bottom-right one
     outputs = _outputs([[0.8], [0.6]], masks)
     outputs["target_logits"] = torch.tensor([[[[_logit(0.1), 0.0], [0.0, _logit(0.9)]]]])
-    cfg = preset("tiny", model={"score_target_map": 0.5}).model
+    cfg = preset("tiny", model={"score_mask": False, "score_target_map": 0.5}).model
     (kept,) = PostProcess(cfg)(outputs, [1], [(2, 2)])
     assert [k["score"] for k in kept] == pytest.approx([math.sqrt(0.6 * 0.9), math.sqrt(0.8 * 0.1)])
     assert kept[0]["masks"][0, 1, 1] and not kept[0]["masks"][0, 0, 0]
-    plain = PostProcess(preset("tiny").model)(outputs, [1], [(2, 2)])[0]
+    plain = PostProcess(PLAIN)(outputs, [1], [(2, 2)])[0]
     assert [k["score"] for k in plain] == pytest.approx([0.8, 0.6])
+
+
+def test_mask_score_weights_each_proposal_by_its_mean_probability_where_it_is_on():
+    """tiny's score: prob × the mean sigmoid over the pixels above the mask threshold."""
+    masks = torch.full((1, 2, 2, 2, 2), -30.0)  # two proposals, two real frames
+    masks[0, 0, 0, 0] = torch.tensor([_logit(0.6), _logit(0.55)])  # on in 2 pixels of frame 0
+    masks[0, 0, 1, 1, 1] = _logit(0.65)  # and 1 of frame 1
+    masks[0, 1, :, 0, 0] = _logit(0.99)  # one sure pixel in each frame
+    outputs = _outputs([[0.9, 0.9], [0.6, 0.6]], masks)
+    assert preset("tiny").model.score_mask
+    (kept,) = PostProcess(preset("tiny").model)(outputs, [2], [(2, 2)])
+    assert [k["score"] for k in kept] == pytest.approx([0.6 * 0.99, 0.9 * (0.6 + 0.55 + 0.65) / 3])
+    (plain,) = PostProcess(PLAIN)(outputs, [2], [(2, 2)])
+    assert [k["score"] for k in plain] == pytest.approx([0.9, 0.6])
+    for a, b in zip(kept, plain[::-1], strict=True):  # the masks do not change
+        assert np.array_equal(a["masks"], b["masks"])
 
 
 @pytest.mark.parametrize("threshold", [0.0, 1.5, math.inf])

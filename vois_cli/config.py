@@ -108,6 +108,12 @@ class ModelConfig:
     score_threshold: float = 0.001
     # > 0: proposal score = prob(relevant)^(1-w) · (target map under its mask)^w (postprocess.py)
     score_target_map: float = 0.0
+    # proposal score × its mask's mean probability where it is on (SOLO's "maskness"; a
+    # deviation, on in `tiny`: the class logits barely rank the proposals; training-notes)
+    score_mask: bool = False
+    # track score × the share of the video's frames it has a mask in (a deviation, on in
+    # `tiny`: fragments of broken tracks otherwise outrank whole ones; inference.py)
+    score_coverage: bool = False
     mask_threshold: float = 0.5
     activation_checkpointing: bool = False
 
@@ -224,6 +230,8 @@ PRESETS: dict[str, Config] = {
             loss_dice=5.0,
             loss_mask_o2m=1.0,
             loss_target_map=1.0,
+            score_mask=True,
+            score_coverage=True,
         ),
         train=TrainConfig(epochs=12, lr_drop_epoch=8, lr=3e-4, lr_backbone=1e-4, bf16=False),
     ),

@@ -14,6 +14,10 @@ The video is decoded as a stream at 5 fps and run in T-frame clips that overlap
 emitted as soon as that clip has been linked, i.e. with a latency of at most one clip. Memory
 is bounded by the clip: the stream holds the last T frames, masks are RLE-encoded as they are
 decided, and finished tracks beyond the best `max_objects` are dropped.
+
+A track's score is its proposals' mean score over the frames it was linked in; with the
+model's `score_coverage` (a deviation) it is multiplied by the share of the video's frames
+the track has a mask in, so that the pieces of a broken track rank below a whole one.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ class FrameResult:
     """One decided frame: its index, the decoded RGB image (H, W, 3) and the visible objects.
 
     `objects` = [(id, score, bool mask (H, W))] in id order; score is the track's running
-    score (the final one is in `VideoResult`).
+    score over the frames decided so far (the final one is in `VideoResult`).
     """
 
     index: int
@@ -112,9 +116,11 @@ class _Track:
     frames: int = 0  # frames the score was averaged over
     segmentations: dict[int, dict] | None = None  # frame -> RLE, visible frames only
 
-    @property
-    def score(self) -> float:
-        return self.score_sum / max(self.frames, 1)
+    def rank(self, coverage: bool) -> float:
+        """The track's score up to a factor every track of the video shares: the mean score,
+        with `coverage` times the number of frames it has a mask in."""
+        mean = self.score_sum / max(self.frames, 1)
+        return mean * len(self.segmentations) if coverage else mean
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,7 @@ class Stream:
     def __init__(self, predictor: Predictor, target: Image.Image):
         self._p = predictor
         m = predictor.config.model
+        self._coverage = m.score_coverage
         check_target(target)
         image = np.asarray(target.convert("RGB"))
         self._target = augment_target(image, m.short_edge, m.max_long_edge, None)[None].to(
@@ -176,11 +183,17 @@ class Stream:
         if not self._closed:
             raise RuntimeError("close the stream first")
         # a proposal seen only in frames an earlier clip decided has no mask of its own
-        tracks = [(t.score, -i, t) for i, t in self._tracks.items() if t.segmentations]
+        tracks = [
+            (t.rank(self._coverage), -i, t) for i, t in self._tracks.items() if t.segmentations
+        ]
         tracks += self._finished
         best = sorted(heapq.nlargest(self._p.max_objects, tracks), key=lambda x: -x[1])
         objects = [
-            ObjectResult(-i, t.score, [t.segmentations.get(f) for f in range(self._count)])
+            ObjectResult(
+                -i,
+                self._score(t, self._count),
+                [t.segmentations.get(f) for f in range(self._count)],
+            )
             for _, i, t in best
         ]
         return VideoResult(self._p.fps, self._count, *self._size, objects)
@@ -244,7 +257,7 @@ class Stream:
         decided = []
         for k, f in enumerate(own):
             objects = sorted(
-                (i, self._tracks[i].score, m[at[k]])
+                (i, self._score(self._tracks[i], own.stop), m[at[k]])
                 for i, m, v in zip(ids, masks, visible, strict=True)
                 if v[k]
             )
@@ -254,12 +267,16 @@ class Stream:
                 self._finish(i)
         return decided
 
+    def _score(self, track: _Track, frames: int) -> float:
+        """The track's score over the video's first `frames` frames."""
+        return track.rank(self._coverage) / (frames if self._coverage else 1)
+
     def _finish(self, track_id: int) -> None:
         """Move a track that can no longer continue to the bounded heap of finished ones."""
         track = self._tracks.pop(track_id)
         if not track.segmentations:
             return
-        entry = (track.score, -track_id, track)
+        entry = (track.rank(self._coverage), -track_id, track)
         if len(self._finished) < self._p.max_objects:
             heapq.heappush(self._finished, entry)
         else:

@@ -4,7 +4,10 @@ A proposal's score is the mean over the clip's real frames (not those repeated t
 short video) of prob(relevant). With `score_target_map` = w > 0 (a deviation for models with
 a dense target map) it is prob^(1-w) · m^w, where m is the target map's mean probability
 under the proposal's soft mask: the dense comparison with the target, which learns in far
-fewer steps than the sparse class loss, ranks the proposals. Its masks are the logits
+fewer steps than the sparse class loss, ranks the proposals. With `score_mask` (a deviation)
+the score is further multiplied by the proposal's mean mask probability over its pixels that
+are on (SOLO's "maskness", Mask2Former's mask score): a confident, compact mask outranks a
+faint one of the same class probability. Its masks are the logits
 bilinearly resized to the original frame size, as the criterion resizes them to the input
 size in training, then sigmoid > `mask_threshold`, computed as logit > logit(`mask_threshold`)
 (one comparison per pixel instead of a sigmoid and a comparison).
@@ -29,6 +32,7 @@ class PostProcess:
         self.score_threshold = cfg.score_threshold
         self.logit_threshold = _logit(cfg.mask_threshold)
         self.target_weight = cfg.score_target_map
+        self.mask_weighted = cfg.score_mask
 
     @torch.no_grad()
     def __call__(
@@ -50,6 +54,8 @@ class PostProcess:
                 evidence = mask_pooled(outputs["target_logits"][b, :frames], masks[b, :, :frames])
                 w = self.target_weight
                 scores = scores ** (1 - w) * evidence**w
+            if self.mask_weighted:
+                scores = scores * mask_score(masks[b, :, :frames], self.logit_threshold)
             order = torch.sort(scores, descending=True, stable=True).indices
             kept = order[scores[order] > self.score_threshold]
             if len(kept) == 0:
@@ -101,3 +107,11 @@ def mask_pooled(target_logits: torch.Tensor, mask_logits: torch.Tensor) -> torch
     )[:, 0].sigmoid()  # (T, h, w)
     weight = mask_logits.float().sigmoid()
     return (weight * target).flatten(1).sum(1) / weight.flatten(1).sum(1).clamp(min=1e-6)
+
+
+def mask_score(mask_logits: torch.Tensor, threshold: float) -> torch.Tensor:
+    """mask_logits (n, T, h, w) -> (n,): each proposal's mean probability over its pixels whose
+    logit is above `threshold`, 0 for a proposal with none."""
+    logits = mask_logits.float().flatten(1)
+    on = logits > threshold
+    return (logits.sigmoid() * on).sum(1) / on.sum(1).clamp(min=1)
