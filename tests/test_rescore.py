@@ -1,0 +1,30 @@
+"""benchmarks/rescore.py: an older checkpoint's config takes today's post-processing only."""
+
+import importlib.util
+from pathlib import Path
+
+from vois_cli.config import Config, preset
+
+SPEC = importlib.util.spec_from_file_location(
+    "rescore", Path(__file__).resolve().parents[1] / "benchmarks" / "rescore.py"
+)
+rescore = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(rescore)
+
+
+def test_only_the_inference_fields_take_todays_preset_values():
+    # trained before score_mask / score_coverage existed, with a non-default architecture
+    trained = preset("tiny", model={"cross_stages": (3,), "hidden_dim": 32}).to_dict()
+    for field in ("score_mask", "score_coverage"):
+        del trained["model"][field]
+    trained["model"]["mask_threshold"] = 0.7
+    old = Config.from_dict(trained).model
+    assert not old.score_mask and not old.score_coverage  # a field it predates: off
+    new = Config.from_dict(rescore.rescored_config(trained)).model
+    today = preset("tiny").model
+    for field in rescore.INFERENCE_FIELDS:
+        assert getattr(new, field) == getattr(today, field)
+    assert new.score_mask and new.score_coverage and new.mask_threshold == 0.5
+    others = set(trained["model"]) - set(rescore.INFERENCE_FIELDS)
+    assert {f: getattr(new, f) for f in others} == {f: getattr(old, f) for f in others}
+    assert (new.cross_stages, new.hidden_dim) == ((3,), 32)
