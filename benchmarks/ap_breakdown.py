@@ -14,6 +14,9 @@ This measures each one on a benchmark split, for a checkpoint and its prediction
   the AP these masks would give with perfect linking and ranking.
 - `ranked_metrics`: YouTube-VIS AP of the predicted tracks themselves, each scored by its
   best sequence IoU with a target of its video: what perfect ranking alone would give.
+- `top_track`: per video, the role (target, negative look-alike, clutter) of the placed
+  product its best-scored track overlaps most (`none` below sequence IoU 0.1), as shares of
+  the videos: whether the comparison with the target picks the right product at all.
 - `box`: per target instance and frame, the best IoU of the model's query boxes, by how
   much of the instance is visible (its area over its largest area in the clip).
 - `box_size`: the same best boxes' widths and heights against the instances' true ones: their
@@ -64,6 +67,7 @@ from vois_cli.models.criterion import token_coverage
 from vois_cli.models.matcher import NO_OBJECT, RELEVANT
 
 ROLES = ("target", "negative", "clutter")
+ON_PRODUCT = 0.1  # a track under this sequence IoU with every product is on none
 VISIBLE = ((0.8, 1.01, "visible > 0.8"), (0.5, 0.8, "visible 0.5-0.8"), (0.0, 0.5, "visible < 0.5"))
 
 
@@ -105,6 +109,17 @@ def track_ious(truth: list[dict], predicted: list[dict], length: int) -> dict:
     }
 
 
+def top_track_role(products: list[dict], predicted: list[dict], length: int) -> str:
+    """The role of the product (an annotation with `role`) that the best-scored predicted
+    track overlaps most, "none" if that IoU is below ON_PRODUCT or there is no track."""
+    if not predicted:
+        return "none"
+    top = max(predicted, key=lambda p: p["score"])
+    ious = [track_ious(o["segmentations"], [top], length)["best"] for o in products]
+    best = int(np.argmax(ious)) if ious else None
+    return products[best]["role"] if best is not None and ious[best] >= ON_PRODUCT else "none"
+
+
 def predictions_by_video(predictions: list[dict]) -> dict[int, list[dict]]:
     """Predicted tracks grouped by their video id."""
     grouped: dict[int, list[dict]] = {}
@@ -116,7 +131,8 @@ def predictions_by_video(predictions: list[dict]) -> dict[int, list[dict]]:
 def tracks(root: Path, split: str, predictions: Path) -> dict:
     """The track figures; `oracle_metrics`: AP/AR of the perfect linker's tracks, each
     scored by its IoU, i.e. what these masks give with perfect linking and ranking;
-    `ranked_metrics`: AP/AR of the predicted tracks scored by their best IoU with a target."""
+    `ranked_metrics`: AP/AR of the predicted tracks scored by their best IoU with a target;
+    `top_track`: the share of videos whose best-scored track is on each role's products."""
     ann = load_annotations(root / "annotations" / f"{split}.json")
     by_video, objects = predictions_by_video(load_predictions(predictions, ann)), ann.by_video()
     figures = [
@@ -144,12 +160,15 @@ def tracks(root: Path, split: str, predictions: Path) -> dict:
         for p, iou in zip(preds, best[v], strict=True)
     ]
     ranked_metrics = evaluate(ann, ranked).metrics
+    every = load_annotations(root / "annotations" / f"{split}_all.json").by_video()
+    roles = [top_track_role(every[v.id], by_video.get(v.id, []), v.length) for v in ann.videos]
     return {
         "frame": _summary([x for _, f in figures for x in f["frames"]]),
         "oracle_track": _summary([f["oracle"] for _, f in figures]),
         "best_track": _summary([f["best"] for _, f in figures]),
         "oracle_metrics": _headline(metrics),
         "ranked_metrics": _headline(ranked_metrics),
+        "top_track": {r: round(roles.count(r) / len(roles), 4) for r in (*ROLES, "none")},
     }
 
 

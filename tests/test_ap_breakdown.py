@@ -51,6 +51,23 @@ def test_a_mask_where_the_object_is_absent_costs_the_track_but_not_the_oracle():
     assert figures["best"] == pytest.approx(0.5)
 
 
+def test_the_top_track_role_is_the_product_the_best_scored_track_overlaps_most():
+    target = {"role": "target", "segmentations": [_box(0, 4), _box(0, 4)]}
+    lookalike = {"role": "negative", "segmentations": [_box(5, 9), _box(5, 9)]}
+    on_lookalike = {"score": 0.9, "segmentations": [_box(5, 9), _box(4, 9)]}
+    on_target = {"score": 0.5, "segmentations": [_box(0, 4), _box(0, 4)]}
+    products = [target, lookalike]
+    assert ap_breakdown.top_track_role(products, [on_target, on_lookalike], 2) == "negative"
+    on_target["score"] = 0.95
+    assert ap_breakdown.top_track_role(products, [on_target, on_lookalike], 2) == "target"
+    # one column of the look-alike in one frame: IoU 10 / 80 = 0.125, on it; beside it: none
+    sliver = {"score": 1.0, "segmentations": [_box(8, 9), None]}
+    assert ap_breakdown.top_track_role(products, [sliver], 2) == "negative"
+    sliver["segmentations"] = [_box(9, 10), None]
+    assert ap_breakdown.top_track_role(products, [sliver], 2) == "none"
+    assert ap_breakdown.top_track_role(products, [], 2) == "none"
+
+
 def test_auc_counts_ties_as_half_and_is_none_without_negatives():
     assert ap_breakdown.auc(np.array([2.0, 3.0]), np.array([1.0, 2.0])) == pytest.approx(0.875)
     assert ap_breakdown.auc(np.array([1.0]), np.array([])) is None
