@@ -280,8 +280,14 @@ def test_contact_sheet_layout_and_overlay_colours():
     assert (tinted[~mask] == 100).all()
     np.testing.assert_array_equal(tinted[5, 5], OBJECT_COLOURS[1].astype(np.uint8))  # outline
     np.testing.assert_array_equal(tinted[10, 10], np.round(45 + 0.55 * OBJECT_COLOURS[1]))
-    sheet = contact_sheet(np.full((40, 40, 3), 255, np.uint8), [frame] * 3, [[mask]] * 3, [0, 1, 2])
+    target = np.full((40, 40, 3), 255, np.uint8)
+    sheet = contact_sheet(target, [frame] * 3, {"masks": [[mask]] * 3}, [0, 1, 2])
     assert sheet.shape == (2 * (20 + CAPTION) + 3 * GAP, 4 * (30 + GAP) + GAP, 3)
+    rows = {"truth": [[mask]] * 3, "predicted": [[None, mask]] * 3}
+    sheet = contact_sheet(target, [frame] * 3, rows, [0, 1, 2])
+    assert sheet.shape == (3 * (20 + CAPTION) + 4 * GAP, 4 * (30 + GAP) + GAP, 3)
+    bottom = 3 * GAP + 2 * (20 + CAPTION) + CAPTION  # the last row's first frame, at (0, 0)
+    np.testing.assert_array_equal(sheet[bottom + 10, 2 * GAP + 30 + 10], tinted[10, 10])
 
 
 def test_cli_rejects_unknown_preset_with_one_line(tmp_path, monkeypatch, capsys):

@@ -41,30 +41,38 @@ def overlay(frame: np.ndarray, masks: list[np.ndarray | None]) -> np.ndarray:
 def contact_sheet(
     target: np.ndarray,
     frames: list[np.ndarray],
-    masks: list[list[np.ndarray | None]],
+    rows: dict[str, list[list[np.ndarray | None]]],
     indices: list[int],
 ) -> np.ndarray:
-    """Tile a sheet: the target, then `frames` (top row) above their overlays (bottom row).
+    """Tile a sheet: the target, then `frames` (top row) above one row of overlays per entry
+    of `rows`, captioned with its key.
 
-    target (h, w, 3), frames[i] (H, W, 3) uint8; masks[i][k] is object k's (H, W) mask in
-    frame i or None; indices[i] is frame i's annotated-frame number, shown as its caption.
-    Returns the sheet, (2 (H + CAPTION) + 3 GAP, (len(frames) + 1) (W + GAP) + GAP, 3) uint8.
+    target (h, w, 3), frames[i] (H, W, 3) uint8; rows[label][i][k] is object k's (H, W) mask in
+    frame i or None (an object keeps its colour along a row); indices[i] is frame i's
+    annotated-frame number, shown as its caption. Returns the sheet,
+    ((1 + R) (H + CAPTION) + (2 + R) GAP, (len(frames) + 1) (W + GAP) + GAP, 3) uint8.
     """
     height, width = frames[0].shape[:2]
     scale = min(height / target.shape[0], width / target.shape[1])
     size = (max(1, round(target.shape[1] * scale)), max(1, round(target.shape[0] * scale)))
     target = np.asarray(Image.fromarray(target).resize(size, Image.BILINEAR))
     cell_h, cell_w = height + CAPTION, width + GAP
-    sheet = Image.new("RGB", ((len(frames) + 1) * cell_w + GAP, 2 * cell_h + 3 * GAP), "white")
+    sheet_h = (1 + len(rows)) * cell_h + (2 + len(rows)) * GAP
+    sheet = Image.new("RGB", ((len(frames) + 1) * cell_w + GAP, sheet_h), "white")
     draw = ImageDraw.Draw(sheet)
     draw.text((GAP, GAP), "target", fill="black")
     sheet.paste(Image.fromarray(target), (GAP, GAP + CAPTION))
-    for col, (frame, frame_masks, i) in enumerate(zip(frames, masks, indices, strict=True), 1):
+    for col, (frame, i) in enumerate(zip(frames, indices, strict=True), 1):
         x = GAP + col * cell_w
         draw.text((x, GAP), f"frame {i}", fill="black")
         sheet.paste(Image.fromarray(frame), (x, GAP + CAPTION))
-        sheet.paste(Image.fromarray(overlay(frame, frame_masks)), (x, 2 * GAP + cell_h + CAPTION))
-    draw.text((GAP, 2 * GAP + cell_h), "masks", fill="black")
+    for row, (label, masks) in enumerate(rows.items(), 1):
+        y = (1 + row) * GAP + row * cell_h
+        draw.text((GAP, y), label, fill="black")
+        for col, (frame, frame_masks) in enumerate(zip(frames, masks, strict=True), 1):
+            sheet.paste(
+                Image.fromarray(overlay(frame, frame_masks)), (GAP + col * cell_w, y + CAPTION)
+            )
     return np.asarray(sheet)
 
 
@@ -94,7 +102,7 @@ def benchmark_contact_sheet(root: str | Path, name: str | None = None, columns: 
     if not target_path.is_file():
         raise InputError(target_path, "target image not found", "check the benchmark folder")
     target = np.asarray(Image.open(target_path).convert("RGB"))
-    return contact_sheet(target, frames, masks, picks)
+    return contact_sheet(target, frames, {"masks": masks}, picks)
 
 
 def write_contact_sheet(path: str | Path, root: str | Path, name: str | None = None) -> None:
