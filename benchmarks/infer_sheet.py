@@ -12,6 +12,7 @@ default), each in its own colour. The figure shows one video; say which when you
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,11 @@ def infer_sheet(
     ann = load_annotations(root / "annotations" / f"{split}.json", require_targets=True)
     video = next((v for v in ann.videos if v.name == name), None)
     if video is None:
-        raise SystemExit(f"{root}: no video named {name!r} in {split}.json")
+        print(
+            f"infer_sheet: error: {root}: no video {name!r} in {split}.json; name one",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     picks = [int(i) for i in np.unique(np.linspace(0, video.length - 1, columns).round())]
     images = {}
 
@@ -42,13 +47,11 @@ def infer_sheet(
         root / "videos" / f"{video.name}.mp4", root / video.target, on_frame=keep
     )
     kept = [o for o in result.objects if o.score >= threshold]
+    instances = ann.by_video()[video.id]
     frames, truth, drawn = [images[i] for i in picks], [], []
     for i in picks:
         truth.append(
-            [
-                decode_rle(o["segmentations"][i], video.height, video.width)
-                for o in ann.by_video()[video.id]
-            ]
+            [decode_rle(o["segmentations"][i], video.height, video.width) for o in instances]
         )
         drawn.append([decode_rle(o.segmentations[i], video.height, video.width) for o in kept])
     target = np.asarray(Image.open(root / video.target).convert("RGB"))
