@@ -97,23 +97,6 @@ def test_target_map_loss_is_bce_against_coverage():
     assert loss == pytest.approx(expected.item())
 
 
-def test_target_map_loss_weighs_tokens_on_other_products():
-    logits = torch.tensor([[[[0.0, 2.0, -1.0]]]])  # three tokens of 2 × 2 pixels
-    masks = torch.zeros(1, 1, 2, 6, dtype=torch.bool)
-    masks[0, 0, :, 2:4] = True  # the target covers token 1
-    products = torch.zeros(1, 1, 2, 6, dtype=torch.bool)
-    products[0, 0, :, 0] = True  # a look-alike covers half of token 0
-    sample = {"masks": masks, "products": products}
-    terms = F.binary_cross_entropy_with_logits(
-        logits, torch.tensor([[[[0.0, 1.0, 0.0]]]]), reduction="none"
-    )[0, 0, 0]
-    off = preset("tiny").model
-    assert SetCriterion(off)._target_map_loss(logits, [sample]) == pytest.approx(terms.mean())
-    on = preset("tiny", model={"target_map_negative_weight": 5.0}).model
-    expected = (terms * torch.tensor([1 + 4 * 0.5, 1.0, 1.0])).mean()
-    assert SetCriterion(on)._target_map_loss(logits, [sample]) == pytest.approx(expected)
-
-
 @pytest.mark.parametrize("stride", [16, 32])
 def test_memory_grid_follows_memory_stride(stride):
     cfg = preset("tiny", model={"memory_stride": stride, "similarity_stages": (2, 3),

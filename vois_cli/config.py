@@ -101,9 +101,6 @@ class ModelConfig:
     # > 0: a per-token "target here" head on E, BCE against the fraction of the token that the
     # relevant objects cover (dense supervision of the comparison; a deviation)
     loss_target_map: float = 0.0
-    # > 1: in that loss, a token covered by other placed products (look-alikes, clutter; needs
-    # `products`, i.e. loss_mask_o2m > 0) weighs up to this much (a probe; 1 = off)
-    target_map_negative_weight: float = 1.0
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
     aux_loss: bool = True

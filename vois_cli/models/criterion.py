@@ -15,10 +15,7 @@ After `SequenceMatcher` pairs proposals with objects:
   seen by every query near them, not only by the one the matcher picked.
 - target map (`loss_target_map` > 0): BCE of each memory token's "target here" logit
   against the fraction of the token that the relevant objects' union covers, mean over
-  tokens (dense supervision of the comparison with the target); with
-  `target_map_negative_weight` w > 1 the tokens on other placed products (look-alikes,
-  clutter) weigh up to w, so that the few tokens that need the comparison are not drowned
-  by the background.
+  tokens (dense supervision of the comparison with the target).
 - two-stage token proposals (`token_*` keys): each present object is assigned the memory
   token its box centre falls in; sigmoid focal loss on every token's score, L1 and GIoU on
   the assigned tokens' boxes (weighted as the class and box terms).
@@ -157,21 +154,11 @@ class SetCriterion(nn.Module):
         }
 
     def _target_map_loss(self, logits: Tensor, samples: list[dict]) -> Tensor:
-        """logits (B, T, h, w) at `memory_stride` -> BCE against token coverage, a scalar; with
-        `target_map_negative_weight` w, a token's term weighs 1 + (w - 1) · the share of it
-        that the sample's other `products` cover."""
-        grid = logits.shape[-2:]
+        """logits (B, T, h, w) at `memory_stride` -> BCE against token coverage, a scalar."""
         coverage = torch.stack(
-            [token_coverage(s["masks"].to(logits.device), grid) for s in samples]
+            [token_coverage(s["masks"].to(logits.device), logits.shape[-2:]) for s in samples]
         )
-        w = self.cfg.target_map_negative_weight
-        if w == 1.0 or "products" not in samples[0]:
-            return F.binary_cross_entropy_with_logits(logits.float(), coverage)
-        others = torch.stack(
-            [token_coverage(s["products"].to(logits.device), grid) for s in samples]
-        )
-        weight = 1 + (w - 1) * (others - coverage).clamp(min=0)
-        return F.binary_cross_entropy_with_logits(logits.float(), coverage, weight=weight)
+        return F.binary_cross_entropy_with_logits(logits.float(), coverage)
 
     def _mask_losses(
         self, pred_masks: Tensor, samples: list[dict], matches: Matches, num_boxes: Tensor
