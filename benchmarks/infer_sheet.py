@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from vois_cli.atomic import atomic_path
-from vois_cli.data.contact_sheet import contact_sheet
+from vois_cli.data.contact_sheet import contact_sheet, spread_frames
 from vois_cli.data.ytvis import decode_rle, load_annotations
 from vois_cli.inference import FrameResult, Predictor
 
@@ -36,7 +36,7 @@ def infer_sheet(
             file=sys.stderr,
         )
         sys.exit(2)
-    picks = [int(i) for i in np.unique(np.linspace(0, video.length - 1, columns).round())]
+    picks = spread_frames(video.length, columns)
     images = {}
 
     def keep(frame: FrameResult) -> None:

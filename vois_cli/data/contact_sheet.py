@@ -38,6 +38,12 @@ def overlay(frame: np.ndarray, masks: list[np.ndarray | None]) -> np.ndarray:
     return np.round(out).astype(np.uint8)
 
 
+def spread_frames(length: int, count: int) -> list[int]:
+    """At most `count` distinct frame indices of a `length`-frame clip, spread evenly, first
+    and last included."""
+    return [int(i) for i in np.unique(np.linspace(0, length - 1, min(count, length)).round())]
+
+
 def contact_sheet(
     target: np.ndarray,
     frames: list[np.ndarray],
@@ -89,8 +95,7 @@ def benchmark_contact_sheet(root: str | Path, name: str | None = None, columns: 
             break
     else:
         raise InputError(root, f"no video named {name!r} in train.json or test.json", "check it")
-    picks = np.unique(np.linspace(0, video.length - 1, min(columns, video.length)).round())
-    picks = [int(i) for i in picks]
+    picks = spread_frames(video.length, columns)
     decoded = read_frames(root / "videos" / f"{video.name}.mp4", limit=video.length)
     frames = [f for i, f in enumerate(decoded) if i in picks]
     objects = ann.by_video()[video.id]
