@@ -21,6 +21,7 @@ benchmarks/report.py prints it beside each file's figures.
 from __future__ import annotations
 
 import datetime
+import importlib.metadata
 import os
 import platform
 import resource
@@ -109,5 +110,8 @@ def finish(meta: dict) -> dict:
 
 
 def _torch_version() -> str | None:
-    torch = sys.modules.get("torch")
-    return getattr(torch, "__version__", None)
+    """The installed torch's version, without importing it."""
+    try:
+        return importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return None

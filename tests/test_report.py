@@ -1,6 +1,7 @@
 """benchmarks/report.py and record_experiment.py: tables only from committed results files,
 rows per variant with mean ± std over seeds, and impossible values refused."""
 
+import importlib.metadata
 import importlib.util
 import json
 import shutil
@@ -81,6 +82,7 @@ def test_a_recorded_run_says_where_it_came_from(tmp_path):
     assert path.name == f"synthlive-default-tiny-full-seed0-{head.stdout[:7]}.json"
     assert run["meta"]["recorded_by"].startswith("python3 benchmarks/record_experiment.py --")
     assert run["meta"]["machine"]["other_jobs"] == "a queue run"
+    assert run["meta"]["machine"]["torch"] == importlib.metadata.version("torch")
     assert (run["train_minutes"], run["seed"], run["params"]["train"]["epochs"]) == (16.5, 0, 12)
     with pytest.raises(SystemExit, match="exists"):  # a second record of it is refused
         _record(tmp_path, 0.5)
@@ -88,6 +90,15 @@ def test_a_recorded_run_says_where_it_came_from(tmp_path):
         _record(tmp_path, 0.5, "--variant", "no_target", "--force")
     with pytest.raises(SystemExit, match=r"AP = 1.5 is outside \[0, 1\]"):
         _record(tmp_path, 1.5, "--force")
+
+
+def test_provenance_names_torch_in_a_process_that_never_imported_it():
+    code = "import provenance, sys; print(provenance.provenance({})['machine']['torch'])"
+    code += "; print('torch' in sys.modules)"
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT / "benchmarks", capture_output=True, text=True
+    )
+    assert run.stdout.split() == [importlib.metadata.version("torch"), "False"], run.stderr
 
 
 def test_runs_that_cannot_share_a_row_stop_the_report(tmp_path):
