@@ -33,13 +33,13 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from ap_breakdown import auc, predictions_by_video, track_ious
+from provenance import commit
 
 from vois_cli.atomic import write_json
 from vois_cli.checkpoint import load_model
@@ -206,10 +206,11 @@ def main() -> None:
         paths = rung_data(rung, args.root, args.frames, args.data, args.cache, spec)
         rows.append(run_rung(rung, args, config, paths))
         print(json.dumps(rows[-1]), flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    sha, dirty = commit()
     entry = {
         "name": args.name,
-        "commit": commit.stdout.strip(),
+        "commit": sha[:7],
+        "dirty": dirty,
         "command": "python3 benchmarks/ladder.py " + " ".join(os.sys.argv[1:]),
         "machine": machine(),
         "benchmark": {"preset": spec["preset"], "seed": spec["seed"]},
