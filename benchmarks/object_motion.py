@@ -16,6 +16,12 @@ where no link reaches IoU > 0, or where its object is absent), each track scored
 length, and scored by YouTube-VIS AP against the targets: what a frame-to-frame linker gives
 with perfect masks, perfectly told apart from the look-alikes. `targets_reentering` is the
 share of target instances that leave the frame and come back, which such a linker splits.
+`clips_*`: the same masks through `vois infer`'s own linking, cut into overlapping clips of
+`--clip-len` frames (the `tiny` preset's T by default) joined by its `TrackLinker` (mask IoU
+on the shared frames, then re-entry): each object one proposal of its clip (`clips_true`),
+or the clip's masks chained frame to frame by the nearest centroid, as the two-stage
+queries' slots are (`clips_centroid`), or by the centroid moved by its last step: what
+`vois infer` would score with perfect masks.
 
     python3 benchmarks/object_motion.py data/synthlive/annotations/test_all.json
 
@@ -36,10 +42,13 @@ from pycocotools import mask as mask_utils
 from scipy.optimize import linear_sum_assignment
 
 from vois_cli.atomic import write_json
-from vois_cli.data.ytvis import CATEGORY_ID, decode_rle, load_annotations
+from vois_cli.config import PRESETS
+from vois_cli.data.ytvis import CATEGORY_ID, decode_rle, encode_rle, load_annotations
 from vois_cli.evaluation import evaluate
+from vois_cli.linking import TrackLinker, default_overlap, plan_clips
 
 LINKERS = ("mask_iou", "centroid", "centroid_velocity")
+CLIP_LINKERS = ("clips_true", "clips_centroid", "clips_centroid_velocity")
 
 
 def centroid(rle: dict, height: int, width: int) -> tuple[float, float, float]:
@@ -136,18 +145,50 @@ def linked_tracks(objects: list[dict], video, linker: str) -> list[dict]:
     ]
 
 
+def clip_tracks(objects: list[dict], video, clip_len: int, within: str) -> list[dict]:
+    """The objects' true masks cut into `vois infer`'s overlapping clips and joined by its
+    `TrackLinker`; inside a clip each object is one proposal (`within` "true") or the masks
+    are chained frame to frame by `within`, a frame linker ("centroid" is how `link_slots`
+    chains a clip's slots)."""
+    linker, found = TrackLinker(), {}
+    shape = (video.height, video.width)
+    for clip in plan_clips(video.length, clip_len, default_overlap(clip_len)):
+        frames = tuple(sorted(set(clip.frames)))
+        part = [{"segmentations": [o["segmentations"][f] for f in frames]} for o in objects]
+        if within != "true":
+            part = linked_tracks(part, replace(video, length=len(frames)), within)
+        proposals = [
+            np.stack([decode_rle(m, *shape) for m in o["segmentations"]])
+            for o in part
+            if any(o["segmentations"])
+        ]
+        for track_id, masks in zip(linker.link(frames, proposals), proposals, strict=True):
+            for f in clip.own:
+                if masks[frames.index(f)].any():
+                    found.setdefault(track_id, {})[f] = encode_rle(masks[frames.index(f)])
+    return [
+        {
+            "video_id": video.id,
+            "category_id": CATEGORY_ID,
+            "score": len(segs) / video.length,
+            "segmentations": [segs.get(f) for f in range(video.length)],
+        }
+        for segs in found.values()
+    ]
+
+
 def quantiles(values: list[float]) -> dict[str, float]:
     names, levels = ("p10", "p25", "median", "p75", "p90"), (0.1, 0.25, 0.5, 0.75, 0.9)
     return {k: round(float(q), 3) for k, q in zip(names, np.quantile(values, levels), strict=True)}
 
 
-def motion(path: Path) -> dict:
+def motion(path: Path, clip_len: int) -> dict:
     """The figures of one `*_all.json` file (see the module docstring)."""
     ann = load_annotations(path)
     by_video = ann.by_video()
     ious, shifts, reentering, targets_seen = [], [], 0, 0
     counts = {(who, linker): [0, 0] for who in ("products", "targets") for linker in LINKERS}
-    predictions = {linker: [] for linker in LINKERS}
+    predictions = {linker: [] for linker in (*LINKERS, *CLIP_LINKERS)}
     for video in ann.videos:
         objects = by_video[video.id]
         targets = [o for o in objects if o.get("role", "target") == "target"]
@@ -169,11 +210,15 @@ def motion(path: Path) -> dict:
                 counts[who, linker][0] += right
                 counts[who, linker][1] += total
             predictions[linker] += linked_tracks(targets, video, linker)
+        for linker in CLIP_LINKERS:
+            predictions[linker] += clip_tracks(
+                targets, video, clip_len, linker.removeprefix("clips_")
+            )
     truth = replace(
         ann, annotations=[o for o in ann.annotations if o.get("role", "target") == "target"]
     )
     linked = {}
-    for linker in LINKERS:
+    for linker in (*LINKERS, *CLIP_LINKERS):
         metrics = evaluate(truth, predictions[linker]).metrics
         linked[linker] = {
             "tracks": len(predictions[linker]),
@@ -196,10 +241,13 @@ def motion(path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("annotations", type=Path, help="an *_all.json file (every product)")
+    parser.add_argument(
+        "--clip-len", type=int, default=PRESETS["tiny"].model.num_frames, help="T of the clips"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/object_motion.json"))
     args = parser.parse_args()
-    meta = provenance({"annotations": str(args.annotations)})
-    result = {**motion(args.annotations), "meta": finish(meta)}
+    meta = provenance({"annotations": str(args.annotations), "clip_len": args.clip_len})
+    result = {**motion(args.annotations, args.clip_len), "meta": finish(meta)}
     print(json.dumps({k: v for k, v in result.items() if k != "meta"}, indent=1))
     write_json(args.out, result, indent=1)
 

@@ -53,7 +53,7 @@ def crossing(tmp_path):
 
 
 def test_only_the_velocity_linker_keeps_a_fast_object_off_a_newcomer(crossing):
-    figures = object_motion.motion(crossing)
+    figures = object_motion.motion(crossing, 8)
     links = figures["links"]  # A's two links, frame 0 -> 1 and 1 -> 2
     assert links["targets_mask_iou"] == 0.0  # A's squares 12 px apart never overlap
     assert links["targets_centroid"] == 0.5  # right, then to B, nearer A's last place
@@ -65,6 +65,13 @@ def test_only_the_velocity_linker_keeps_a_fast_object_off_a_newcomer(crossing):
 
 
 def test_moves_are_measured_in_object_sides(crossing):
-    figures = object_motion.motion(crossing)
+    figures = object_motion.motion(crossing, 8)
     assert figures["shift"]["median"] == pytest.approx(12 / 8)  # 12 px for an 8-px side
     assert figures["iou"]["median"] == 0.0  # 12 px apart, the 8-px squares do not overlap
+
+
+def test_vois_clip_linking_is_exact_with_true_proposals_and_not_with_centroid_slots(crossing):
+    linked = object_motion.motion(crossing, 2)["linked"]  # clips (0, 1) and (1, 2)
+    assert linked["clips_true"]["AP"] == pytest.approx(1.0)  # joined on frame 1's true mask
+    assert linked["clips_true"]["tracks"] == 2
+    assert linked["clips_centroid"]["AP"] < 1.0  # the slot chain goes from A to B in frame 2
