@@ -51,7 +51,7 @@ from vois_cli.data.preprocess import preprocess
 from vois_cli.data.synth import write_benchmark
 from vois_cli.data.ytvis import load_annotations, load_predictions
 from vois_cli.engine import train, with_epochs
-from vois_cli.evaluation import _areas, _sequence_ious, evaluate
+from vois_cli.evaluation import evaluate, mask_areas, sequence_ious
 from vois_cli.infer_files import infer_split
 from vois_cli.models.criterion import token_coverage
 
@@ -100,8 +100,8 @@ def role_scores(root: Path, split: str, predictions: Path) -> dict[str, list[flo
             continue
         dt_segs = [d["segmentations"] for d in dts]
         gt_segs = [g["segmentations"] for g in gts]
-        ious = _sequence_ious(
-            dt_segs, gt_segs, _areas(dt_segs, video.length), _areas(gt_segs, video.length)
+        ious = sequence_ious(
+            dt_segs, gt_segs, mask_areas(dt_segs, video.length), mask_areas(gt_segs, video.length)
         )
         dt_scores = np.array([d["score"] for d in dts])
         for j, g in enumerate(gts):

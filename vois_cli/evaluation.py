@@ -72,13 +72,13 @@ def _mean_area(areas) -> float:
     return float(np.mean(present)) if present else 0.0
 
 
-def _sequence_ious(
+def sequence_ious(
     dt_segs: list[list], gt_segs: list[list], dt_area: np.ndarray, gt_area: np.ndarray
 ) -> np.ndarray:
     """Sequence IoU of every prediction with every object of one video -> (D, G) float64.
 
     dt_segs / gt_segs: per sequence, one compressed RLE or None per frame; dt_area (D, T)
-    and gt_area (G, T) their pixel counts (`_areas`).
+    and gt_area (G, T) their pixel counts (`mask_areas`).
     """
     inter = np.zeros((len(dt_segs), len(gt_segs)))
     for t in range(dt_area.shape[1]):
@@ -95,7 +95,7 @@ def _sequence_ious(
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def _areas(seqs: list[list], length: int) -> np.ndarray:
+def mask_areas(seqs: list[list], length: int) -> np.ndarray:
     """(N, T) float64 pixel counts of N mask sequences of T frames; 0 where null."""
     out = np.zeros((len(seqs), length))
     idx = [(i, t) for i, s in enumerate(seqs) for t in range(length) if s[t] is not None]
@@ -258,8 +258,8 @@ def evaluate(
         if gts or dts:
             dt_segs = [d["segmentations"] for d in dts]
             gt_segs = [g["segmentations"] for g in gts]
-            dt_area = _areas(dt_segs, video.length)
-            ious = _sequence_ious(dt_segs, gt_segs, dt_area, _areas(gt_segs, video.length))
+            dt_area = mask_areas(dt_segs, video.length)
+            ious = sequence_ious(dt_segs, gt_segs, dt_area, mask_areas(gt_segs, video.length))
             scores = np.array([d["score"] for d in dts])
             mean_area = np.array([_mean_area(a) for a in dt_area])
             ev, match_all = _evaluate_video(gts, scores, mean_area, ious)
