@@ -21,24 +21,16 @@ import dataclasses
 from pathlib import Path
 
 from vois_cli.checkpoint import load_checkpoint, save_checkpoint
-from vois_cli.config import Config, preset
+from vois_cli.config import Config, inference_fields, preset
 from vois_cli.evaluation import score_files
 from vois_cli.infer_files import infer_split
-
-INFERENCE_FIELDS = (
-    "score_threshold",
-    "score_target_map",
-    "score_mask",
-    "score_coverage",
-    "mask_threshold",
-)
 
 
 def rescored_config(trained: dict) -> dict:
     """The checkpoint's config dict with its preset's inference fields as they are today."""
     config = Config.from_dict(trained)
     today = preset(config.model.preset).model
-    fields = {f: getattr(today, f) for f in INFERENCE_FIELDS}
+    fields = {f: getattr(today, f) for f in inference_fields()}
     return dataclasses.replace(config, model=dataclasses.replace(config.model, **fields)).to_dict()
 
 

@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+INFERENCE = {"inference": True}  # a field only post-processing reads: see inference_fields()
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -62,7 +64,7 @@ class ModelConfig:
     # True: at inference each two-stage proposal's box is read again from its uncut mask (the
     # extent of the part connected to the box centre), then its mask is made and cut in that
     # box (a deviation, on in `tiny`: regressed sizes barely follow the objects; training-notes)
-    mask_boxes: bool = False
+    mask_boxes: bool = field(default=False, metadata=INFERENCE)
     dim_feedforward: int = 2048
     # decoder input: False = zeros (DETR, VisTR); True = a learned content vector per query
     # (Deformable DETR), so that queries differ from the first layer on
@@ -105,17 +107,23 @@ class ModelConfig:
     focal_gamma: float = 2.0
     aux_loss: bool = True
     # inference
-    score_threshold: float = 0.001
+    score_threshold: float = field(default=0.001, metadata=INFERENCE)
     # > 0: proposal score = prob(relevant)^(1-w) · (target map under its mask)^w (postprocess.py)
-    score_target_map: float = 0.0
+    score_target_map: float = field(default=0.0, metadata=INFERENCE)
     # proposal score × its mask's mean probability where it is on (SOLO's "maskness"; a
     # deviation, on in `tiny`: the class logits barely rank the proposals; training-notes)
-    score_mask: bool = False
+    score_mask: bool = field(default=False, metadata=INFERENCE)
     # track score × the share of the video's frames it has a mask in (a deviation, on in
     # `tiny`: fragments of broken tracks otherwise outrank whole ones; inference.py)
-    score_coverage: bool = False
-    mask_threshold: float = 0.5
+    score_coverage: bool = field(default=False, metadata=INFERENCE)
+    mask_threshold: float = field(default=0.5, metadata=INFERENCE)
     activation_checkpointing: bool = False
+
+
+def inference_fields() -> tuple[str, ...]:
+    """The ModelConfig fields that only post-processing reads: a trained checkpoint can take
+    new values of these without retraining (benchmarks/rescore.py)."""
+    return tuple(f.name for f in dataclasses.fields(ModelConfig) if f.metadata.get("inference"))
 
 
 @dataclass(frozen=True)
