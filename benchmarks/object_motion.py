@@ -7,13 +7,13 @@ product and pair of consecutive annotated frames where it is present:
 - `iou`: its true mask's IoU with its own mask in the next frame;
 - `shift`: how far its mask centroid moves, over its side (the square root of its area);
 - `links`: how often linking the frame's true masks to the next frame's keeps each object's
-  identity (Hungarian matching by mask IoU, or by centroid distance), among all products and
-  among the target instances alone, which are identical items told apart only by where
-  they are.
+  identity (Hungarian matching by mask IoU, by centroid distance, or by distance from the
+  centroid moved by its last step), among all products and among the target instances
+  alone, which are identical items told apart only by where they are.
 
 `linked`: the target instances' true masks joined frame to frame by each linker (a track ends
-where no link reaches IoU > 0, or where its object is absent), each track scored by its
-length, and scored by YouTube-VIS AP against the targets: what a frame-to-frame linker gives
+where no link reaches IoU > 0, or where its object is absent), each track's score its
+length, and their YouTube-VIS AP against the targets: what a frame-to-frame linker gives
 with perfect masks, perfectly told apart from the look-alikes. `targets_reentering` is the
 share of target instances that leave the frame and come back, which such a linker splits.
 `clips_*`: the same masks through `vois infer`'s own linking, cut into overlapping clips of
