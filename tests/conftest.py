@@ -1,11 +1,17 @@
 """Fixtures shared by the inference tests: a real `tiny` model with random weights."""
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 from vois_cli.checkpoint import save_checkpoint
 from vois_cli.config import preset
 from vois_cli.models import build_model
+
+# the benchmark scripts import as modules in the tests, as they import their siblings
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
 @pytest.fixture(scope="session")

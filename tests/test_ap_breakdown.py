@@ -1,23 +1,12 @@
 """benchmarks/ap_breakdown.py: the oracle and best track IoUs and the token AUC on hand-made
 cases."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
+import ap_breakdown
 import numpy as np
 import pytest
 import torch
 
 from vois_cli.data.ytvis import encode_rle
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))  # the script imports its sibling provenance.py
-SPEC = importlib.util.spec_from_file_location(
-    "ap_breakdown", ROOT / "benchmarks" / "ap_breakdown.py"
-)
-ap_breakdown = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(ap_breakdown)
 
 
 def _box(x0: int, x1: int) -> dict:

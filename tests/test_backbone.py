@@ -1,17 +1,12 @@
 """DualPathSwin: shapes for every preset and ablation, any input size, the window-size trap."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
+import param_counts
 import pytest
 import torch
 from torchvision.models.video.swin_transformer import ShiftedWindowAttention3d
 
 from vois_cli.config import preset
 from vois_cli.models.backbone import DualPathSwin, padded_side, stage_sizes
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def _shapes(out):
@@ -172,10 +167,6 @@ def test_lr_backbone_parameters_are_both_paths_and_optionally_the_cross_blocks()
 def test_paper_part_counts_match_swin_t():
     """Swin-T has 28,288,354 parameters; the image path drops its final norm and 1000-way head;
     the video path adds, per block, the temporal rows of its (15 x 13 x 13, heads) bias table."""
-    sys.path.insert(0, str(BENCHMARKS))  # param_counts imports provenance beside it
-    spec = importlib.util.spec_from_file_location("param_counts", BENCHMARKS / "param_counts.py")
-    param_counts = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(param_counts)
     parts = param_counts.count_parts("paper")
     image = 28_288_354 - (768 * 1000 + 1000) - 2 * 768
     assert parts["backbone.image_path"] == image

@@ -1,17 +1,8 @@
 """benchmarks/backbone_boxes.py: the centre-token assignment, both trunks, the IoU it reports."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
+import backbone_boxes
 import pytest
 import torch
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))  # the benchmark imports its sibling provenance.py
-SPEC = importlib.util.spec_from_file_location("backbone_boxes", BENCHMARKS / "backbone_boxes.py")
-backbone_boxes = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(backbone_boxes)
 
 
 def _sample(frames: int = 2, height: int = 64, width: int = 128) -> dict:

@@ -1,9 +1,8 @@
 """benchmarks/infer_sheet.py: the README's picture of `vois infer` on a benchmark video."""
 
-import importlib.util
 import sys
-from pathlib import Path
 
+import infer_sheet
 import numpy as np
 import pytest
 from PIL import Image
@@ -11,11 +10,6 @@ from PIL import Image
 from vois_cli.data.contact_sheet import CAPTION, GAP, spread_frames
 from vois_cli.data.synth import write_benchmark
 from vois_cli.data.ytvis import decode_rle, load_annotations
-
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("infer_sheet", ROOT / "benchmarks/infer_sheet.py")
-infer_sheet = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(infer_sheet)
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,9 @@
 """benchmarks/mask_ceiling.py: ground truth through a preset's grids, scored as predictions."""
 
-import importlib.util
-from pathlib import Path
-
+import mask_ceiling
 import numpy as np
 
 from vois_cli.data.ytvis import Annotations, Video, encode_rle
-
-SPEC = importlib.util.spec_from_file_location(
-    "mask_ceiling", Path(__file__).resolve().parents[1] / "benchmarks" / "mask_ceiling.py"
-)
-mask_ceiling = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(mask_ceiling)
 
 
 def _square(size: int, top: int, side: int) -> np.ndarray:

@@ -1,22 +1,11 @@
 """benchmarks/object_motion.py: link accuracy and linked-track AP of true masks on a hand-made
 case where only the motion model keeps identities apart."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
+import object_motion
 import pytest
 
 from vois_cli.data.ytvis import Annotations, Video, encode_rle, write_annotations
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))  # the script imports its sibling provenance.py
-SPEC = importlib.util.spec_from_file_location(
-    "object_motion", ROOT / "benchmarks" / "object_motion.py"
-)
-object_motion = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(object_motion)
 
 HEIGHT, WIDTH = 16, 48
 

@@ -4,18 +4,13 @@ After a deliberate change of a preset: rerun `python3 benchmarks/param_counts.py
 benchmarks/results/param_counts.json) and set its totals in EXPECTED.
 """
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
+import param_counts
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))  # param_counts imports provenance beside it
-SPEC = importlib.util.spec_from_file_location("param_counts", ROOT / "benchmarks/param_counts.py")
-param_counts = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(param_counts)
 
 EXPECTED = {  # total parameters per variant of benchmarks/param_counts.py
     "tiny": 2_497_717,

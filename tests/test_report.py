@@ -10,20 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import record_experiment
+import report
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))  # the scripts import their sibling modules
-
-
-def _module(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-report = _module("report")
-record_experiment = _module("record_experiment")
 
 PARAMS = """\
 synth: {preset: default, seed: 0}

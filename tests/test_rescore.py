@@ -1,15 +1,8 @@
 """benchmarks/rescore.py: an older checkpoint's config takes today's post-processing only."""
 
-import importlib.util
-from pathlib import Path
+import rescore
 
 from vois_cli.config import Config, inference_fields, preset
-
-SPEC = importlib.util.spec_from_file_location(
-    "rescore", Path(__file__).resolve().parents[1] / "benchmarks" / "rescore.py"
-)
-rescore = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(rescore)
 
 
 def test_only_the_inference_fields_take_todays_preset_values():
