@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from vois_cli.config import preset
-from vois_cli.models.decoder import Decoder, frame_mask
+from vois_cli.models.decoder import Decoder
 
 CFG = preset("tiny", model={"hidden_dim": 16, "dec_heads": 2, "dim_feedforward": 32}).model
 
@@ -37,7 +37,7 @@ def test_layer_equals_torch_post_norm_decoder_layer_without_positions():
     memory, _, _ = _inputs()
     x = torch.randn(2, 6, 16)
     zeros_m, zeros_q = torch.zeros_like(memory), torch.zeros_like(x)
-    assert torch.allclose(ours(x, memory, zeros_m, zeros_q, None), ref(x, memory), atol=1e-5)
+    assert torch.allclose(ours(x, memory, zeros_m, zeros_q), ref(x, memory), atol=1e-5)
 
 
 def test_returns_every_layer_through_the_shared_norm():
@@ -99,27 +99,3 @@ def test_query_content_is_the_first_layer_input():
     assert torch.allclose(plain[:, :, 0], plain[:, :, 1])
     assert not torch.allclose(content[:, :, 0], content[:, :, 1])
     assert torch.equal(dec(memory, pos, query_pos, torch.zeros(2, 16)), plain)
-
-
-def test_frame_mask_blocks_the_other_frames_tokens():
-    mask = frame_mask(2, 1, 3, torch.device("cpu"))
-    assert mask.tolist() == [[False] * 3 + [True] * 3, [True] * 3 + [False] * 3]
-
-
-def test_with_frame_attention_a_query_reads_only_its_own_frame():
-    # one layer: self-attention before the memory is read, so frame 0's queries see frame 0 only
-    cfg = preset("tiny", model={**CFG.__dict__, "dec_layers": 1, "frame_attention": True}).model
-    torch.manual_seed(0)
-    dec = Decoder(cfg).eval()
-    memory, pos, query_pos = _inputs(length=10)  # 2 frames of 5 tokens, 3 queries each
-    changed = memory.clone()
-    changed[:, 5:] += 1.0  # frame 1's tokens
-    a, b = dec(memory, pos, query_pos, frames=2), dec(changed, pos, query_pos, frames=2)
-    assert torch.allclose(a[:, :, :3], b[:, :, :3], atol=1e-6)
-    assert not torch.allclose(a[:, :, 3:], b[:, :, 3:], atol=1e-3)
-    # off: every query reads the whole clip
-    off = {**CFG.__dict__, "dec_layers": 1, "frame_attention": False}
-    whole = Decoder(preset("tiny", model=off).model).eval()
-    whole.load_state_dict(dec.state_dict())
-    a, b = whole(memory, pos, query_pos, frames=2), whole(changed, pos, query_pos, frames=2)
-    assert not torch.allclose(a[:, :, :3], b[:, :, :3], atol=1e-3)

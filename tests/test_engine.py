@@ -175,7 +175,7 @@ def test_init_starts_a_fresh_run_from_a_checkpoints_weights_only(data, tmp_path)
     train(data, first, config, device="cpu")
     # 0 learning rates: the second run's weights stay exactly the ones it was started from
     frozen = preset("tiny", model=FAST, train={"clips_per_video": 1, "lr": 0.0,
-                    "lr_backbone": 0.0, "lr_mask_head": 0.0, "weight_decay": 0.0})  # fmt: skip
+                    "lr_backbone": 0.0, "weight_decay": 0.0})  # fmt: skip
     second = train(data, tmp_path / "second", with_epochs(frozen, 1), init=first / "last.pt",
                    device="cpu")  # fmt: skip
     assert second["steps"] == 4  # a fresh schedule, not the first run's position

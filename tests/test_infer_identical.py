@@ -45,7 +45,6 @@ MODEL = {
     "two_stage": False,
     "mask_head": "vistr",
     "loss_target_map": 0.0,
-    "frame_attention": False,
     "score_mask": False,
     "score_coverage": False,
 }

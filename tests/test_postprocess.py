@@ -69,21 +69,6 @@ def test_mask_threshold_comes_from_the_config():
     assert strict(outputs, [1], [(2, 2)]) == [[]]
 
 
-def test_target_map_evidence_reranks_proposals():
-    """score = prob^(1-w) · m^w, m the target map's probability under the soft mask."""
-    masks = torch.full((1, 2, 1, 2, 2), -30.0)  # two proposals, one frame, 2 × 2 mask grid
-    masks[0, 0, 0, 0, 0] = 30.0  # proposal 0 covers the top-left pixel
-    masks[0, 1, 0, 1, 1] = 30.0  # proposal 1 the bottom-right one
-    outputs = _outputs([[0.8], [0.6]], masks)
-    outputs["target_logits"] = torch.tensor([[[[_logit(0.1), 0.0], [0.0, _logit(0.9)]]]])
-    cfg = preset("tiny", model={"score_mask": False, "score_target_map": 0.5}).model
-    (kept,) = PostProcess(cfg)(outputs, [1], [(2, 2)])
-    assert [k["score"] for k in kept] == pytest.approx([math.sqrt(0.6 * 0.9), math.sqrt(0.8 * 0.1)])
-    assert kept[0]["masks"][0, 1, 1] and not kept[0]["masks"][0, 0, 0]
-    plain = PostProcess(PLAIN)(outputs, [1], [(2, 2)])[0]
-    assert [k["score"] for k in plain] == pytest.approx([0.8, 0.6])
-
-
 def test_mask_score_weights_each_proposal_by_its_mean_probability_where_it_is_on():
     """tiny's score: prob × the mean sigmoid over the pixels above the mask threshold."""
     masks = torch.full((1, 2, 2, 2, 2), -30.0)  # two proposals, two real frames

@@ -28,7 +28,6 @@ def test_the_inference_fields_are_the_ones_only_post_processing_reads():
     assert set(inference_fields()) == {
         "mask_boxes",
         "score_threshold",
-        "score_target_map",
         "score_mask",
         "score_coverage",
         "mask_threshold",

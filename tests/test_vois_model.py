@@ -73,21 +73,9 @@ def test_the_target_matters_only_with_the_target_path():
     assert torch.equal(model(video, None)["pred_masks"], a)
 
 
-def test_lr_mask_head_puts_the_mask_head_in_a_third_group():
-    cfg = preset("paper", model={"dec_layers": 1}, train={"lr_mask_head": 1e-2})
-    model = build_model(cfg)[0]
-    groups = parameter_groups(model, cfg.model, cfg.train)
-    assert [(g["name"], g["lr"]) for g in groups][1:] == [("rest", 1e-4), ("mask_head", 1e-2)]
-    assert {id(p) for p in groups[2]["params"]} == {id(p) for p in model.mask_head.parameters()}
-    ids = [id(p) for g in groups for p in g["params"]]
-    assert len(ids) == len(set(ids)) == len(list(model.parameters()))
-
-
 @pytest.mark.parametrize("cross_lr_backbone", [True, False])
 def test_parameter_groups_split_backbone_and_rest_once(cross_lr_backbone):
-    cfg = preset(
-        "tiny", model={"cross_lr_backbone": cross_lr_backbone}, train={"lr_mask_head": 0.0}
-    )
+    cfg = preset("tiny", model={"cross_lr_backbone": cross_lr_backbone})
     model = build_model(cfg)[0]
     groups = parameter_groups(model, cfg.model, cfg.train)
     assert [g["name"] for g in groups] == ["backbone", "rest"]

@@ -73,10 +73,6 @@ class ModelConfig:
     # frame become the queries, their boxes the references the decoder refines, and the mask
     # head gets each proposal's box as a window channel (docs/training-notes.md)
     two_stage: bool = False
-    # True: a query's cross-attention sees only its own frame's memory tokens (a deviation, off
-    # in every preset: the ladder's small gain did not hold in the default run; training-notes);
-    # the queries of a clip still meet in self-attention. False: the whole clip's (VisTR)
-    frame_attention: bool = False
     dropout: float = 0.1
     num_queries: int = 10  # n, object proposals per frame; N = n * T queries
     num_frames: int = 36  # T
@@ -108,8 +104,6 @@ class ModelConfig:
     aux_loss: bool = True
     # inference
     score_threshold: float = field(default=0.001, metadata=INFERENCE)
-    # > 0: proposal score = prob(relevant)^(1-w) · (target map under its mask)^w (postprocess.py)
-    score_target_map: float = field(default=0.0, metadata=INFERENCE)
     # proposal score × its mask's mean probability where it is on (SOLO's "maskness"; a
     # deviation, on in `tiny`: the class logits barely rank the proposals; training-notes)
     score_mask: bool = field(default=False, metadata=INFERENCE)
@@ -133,10 +127,6 @@ class TrainConfig:
     epochs: int = 18
     lr: float = 1e-4
     lr_backbone: float = 1e-5
-    # > 0: the mask head in a group of its own at this rate. Its logits come from GroupNorm'd
-    # features, so their range grows by about the lr per Adam step: a short schedule from
-    # scratch needs it larger than `lr` (the tiny preset)
-    lr_mask_head: float = 0.0
     lr_drop_epoch: int = 12  # lr / 10 after this many epochs (scaled with `epochs`)
     weight_decay: float = 1e-4
     clip_max_norm: float = 0.1
@@ -163,9 +153,26 @@ class Config:
         )
 
 
+# Fields removed after probes that never earned their place (docs/training-notes.md): an older
+# checkpoint or params file may still hold them at the value every preset had, which is what
+# the code does now, so they are dropped; any other value cannot be honoured and fails.
+RETIRED: dict[str, dict[str, Any]] = {
+    "ModelConfig": {"frame_attention": False, "score_target_map": 0.0},
+    "TrainConfig": {"lr_mask_head": 0.0},
+}
+
+
 def _build(kind: type, values: dict[str, Any]) -> Any:
     """Instantiate a config dataclass from plain values (lists become tuples); unknown keys fail."""
     names = {f.name: f for f in dataclasses.fields(kind)}
+    retired = RETIRED.get(kind.__name__, {})
+    for key in sorted(set(values) & set(retired)):
+        if values[key] != retired[key]:
+            raise ValueError(
+                f"{kind.__name__}.{key} = {values[key]!r} was removed (only {retired[key]!r}, "
+                "what the code does now, is accepted)"
+            )
+    values = {k: v for k, v in values.items() if k not in retired}
     unknown = sorted(set(values) - set(names))
     if unknown:
         raise ValueError(f"unknown {kind.__name__} fields: {', '.join(unknown)}")

@@ -3,8 +3,7 @@
 The decoder starts from zeros (or, with `query_content`, from a learned vector per query as
 Deformable DETR does); the learned query embedding enters every layer as a
 position (added to queries and self-attention keys), the memory's position encoding is
-added to the cross-attention keys (with `frame_attention`, a query attends only to its own
-frame's tokens: `frame_mask`). One shared LayerNorm turns every layer's output into
+added to the cross-attention keys. One shared LayerNorm turns every layer's output into
 a prediction input, so the earlier layers feed the auxiliary losses.
 """
 
@@ -30,16 +29,11 @@ class DecoderLayer(nn.Module):
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(
-        self, x: Tensor, memory: Tensor, pos: Tensor, query_pos: Tensor, mask: Tensor | None
-    ) -> Tensor:
-        """x (B, N, d), memory and pos (B, L, d), query_pos (B, N, d), mask (N, L) bool, True
-        where a query may not attend (or None) -> (B, N, d)."""
+    def forward(self, x: Tensor, memory: Tensor, pos: Tensor, query_pos: Tensor) -> Tensor:
+        """x (B, N, d), memory and pos (B, L, d), query_pos (B, N, d) -> (B, N, d)."""
         q = x + query_pos
         x = self.norm1(x + self.dropout(self.self_attn(q, q, x, need_weights=False)[0]))
-        attended = self.cross_attn(
-            x + query_pos, memory + pos, memory, attn_mask=mask, need_weights=False
-        )[0]
+        attended = self.cross_attn(x + query_pos, memory + pos, memory, need_weights=False)[0]
         x = self.norm2(x + self.dropout(attended))
         ffn = self.linear2(self.dropout(F.relu(self.linear1(x))))
         return self.norm3(x + self.dropout(ffn))
@@ -55,7 +49,6 @@ class Decoder(nn.Module):
             for _ in range(cfg.dec_layers)
         )
         self.norm = nn.LayerNorm(cfg.hidden_dim)
-        self.frame_attention = cfg.frame_attention
         self.checkpointing = cfg.activation_checkpointing
         for p in self.parameters():
             if p.dim() > 1:
@@ -67,29 +60,16 @@ class Decoder(nn.Module):
         pos: Tensor,
         query_pos: Tensor,
         content: Tensor | None = None,
-        frames: int = 1,
     ) -> Tensor:
-        """memory, pos (B, L, d) of `frames` frames in order; query_pos and content (N, d) or
-        (B, N, d), N/frames queries per frame in order -> every layer's output (layers, B, N,
-        d); the first layer's input is `content`, or zeros."""
+        """memory, pos (B, L, d); query_pos and content (N, d) or (B, N, d) -> every layer's
+        output (layers, B, N, d); the first layer's input is `content`, or zeros."""
         query_pos = query_pos.expand(memory.shape[0], -1, -1)
         x = torch.zeros_like(query_pos) if content is None else content.expand_as(query_pos)
-        mask = None
-        if self.frame_attention:
-            mask = frame_mask(frames, x.shape[1] // frames, memory.shape[1] // frames, x.device)
         outputs = []
         for layer in self.layers:
             if self.checkpointing and torch.is_grad_enabled():
-                x = checkpoint(layer, x, memory, pos, query_pos, mask, use_reentrant=False)
+                x = checkpoint(layer, x, memory, pos, query_pos, use_reentrant=False)
             else:
-                x = layer(x, memory, pos, query_pos, mask)
+                x = layer(x, memory, pos, query_pos)
             outputs.append(self.norm(x))
         return torch.stack(outputs)
-
-
-def frame_mask(frames: int, queries: int, tokens: int, device: torch.device) -> Tensor:
-    """(frames·queries, frames·tokens) bool attention mask, True where a query of one frame
-    would attend to a token of another (queries and tokens grouped by frame, in order)."""
-    query_frame = torch.arange(frames, device=device).repeat_interleave(queries)
-    token_frame = torch.arange(frames, device=device).repeat_interleave(tokens)
-    return query_frame[:, None] != token_frame[None, :]

@@ -1,16 +1,13 @@
 """Model outputs -> scored mask sequences at the original video size (docs/design.md#output).
 
 A proposal's score is the mean over the clip's real frames (not those repeated to fill a
-short video) of prob(relevant). With `score_target_map` = w > 0 (a deviation for models with
-a dense target map) it is prob^(1-w) · m^w, where m is the target map's mean probability
-under the proposal's soft mask: the dense comparison with the target, which learns in far
-fewer steps than the sparse class loss, ranks the proposals. With `score_mask` (a deviation)
-the score is further multiplied by the proposal's mean mask probability over its pixels that
-are on (SOLO's "maskness", Mask2Former's mask score): a confident, compact mask outranks a
-faint one of the same class probability. Its masks are the logits
-bilinearly resized to the original frame size, as the criterion resizes them to the input
-size in training, then sigmoid > `mask_threshold`, computed as logit > logit(`mask_threshold`)
-(one comparison per pixel instead of a sigmoid and a comparison).
+short video) of prob(relevant). With `score_mask` (a deviation) the score is multiplied by
+the proposal's mean mask probability over its pixels that are on (SOLO's "maskness",
+Mask2Former's mask score): a confident, compact mask outranks a faint one of the same class
+probability. Its masks are the logits bilinearly resized to the original frame size, as the
+criterion resizes them to the input size in training, then sigmoid > `mask_threshold`,
+computed as logit > logit(`mask_threshold`) (one comparison per pixel instead of a sigmoid
+and a comparison).
 """
 
 from __future__ import annotations
@@ -31,15 +28,13 @@ class PostProcess:
     def __init__(self, cfg: ModelConfig):
         self.score_threshold = cfg.score_threshold
         self.logit_threshold = _logit(cfg.mask_threshold)
-        self.target_weight = cfg.score_target_map
         self.mask_weighted = cfg.score_mask
 
     @torch.no_grad()
     def __call__(
         self, outputs: dict, num_frames: list[int], sizes: list[tuple[int, int]]
     ) -> list[list[dict]]:
-        """outputs: pred_logits (B, n·T, 2), pred_masks (B, n, T, h, w) (and target_logits
-        (B, T, h_E, w_E) when the score uses the target map); num_frames[b] real
+        """outputs: pred_logits (B, n·T, 2), pred_masks (B, n, T, h, w); num_frames[b] real
         frames (the first ones) of clip b; sizes[b] its original (height, width).
 
         Returns per clip a list of {"score": float, "masks": bool ndarray (T_real, height,
@@ -50,10 +45,6 @@ class PostProcess:
         results = []
         for b, (frames, size) in enumerate(zip(num_frames, sizes, strict=True)):
             scores = prob[b, :, :frames, RELEVANT].mean(1)  # (n,)
-            if self.target_weight > 0:
-                evidence = mask_pooled(outputs["target_logits"][b, :frames], masks[b, :, :frames])
-                w = self.target_weight
-                scores = scores ** (1 - w) * evidence**w
             if self.mask_weighted:
                 scores = scores * mask_score(masks[b, :, :frames], self.logit_threshold)
             order = torch.sort(scores, descending=True, stable=True).indices
@@ -96,17 +87,6 @@ def _logit(p: float) -> float:
     if p <= 0 or p >= 1:
         return math.copysign(math.inf, p - 0.5)
     return math.log(p / (1 - p))
-
-
-def mask_pooled(target_logits: torch.Tensor, mask_logits: torch.Tensor) -> torch.Tensor:
-    """target_logits (T, h_E, w_E), mask_logits (n, T, h, w) -> (n,): each proposal's mean
-    target probability weighted by its mask probability over all its frames."""
-    n, t, h, w = mask_logits.shape
-    target = F.interpolate(
-        target_logits.float()[:, None], size=(h, w), mode="bilinear", align_corners=False
-    )[:, 0].sigmoid()  # (T, h, w)
-    weight = mask_logits.float().sigmoid()
-    return (weight * target).flatten(1).sum(1) / weight.flatten(1).sum(1).clamp(min=1e-6)
 
 
 def mask_score(mask_logits: torch.Tensor, threshold: float) -> torch.Tensor:

@@ -101,7 +101,7 @@ class VOIS(nn.Module):
             extra = self.proposals(memory, pos)
             content, reference = extra.pop("content"), extra.pop("reference")
             query_pos = query_pos + extra.pop("query_pos")
-        hs = self.decoder(memory.flatten(1, 3), pos.flatten(1, 3), query_pos, content, t)
+        hs = self.decoder(memory.flatten(1, 3), pos.flatten(1, 3), query_pos, content)
         logits, boxes = self.class_embed(hs), (self.bbox_embed(hs) + reference).sigmoid()
         queries = hs[-1].view(b, t, self.num_queries, d)
         proposal_boxes = as_sequences(boxes[-1], self.num_queries)  # (B, n, T, 4)
@@ -166,15 +166,11 @@ def build_model(config: Config | ModelConfig | str) -> tuple[VOIS, SetCriterion,
 
 def parameter_groups(model: VOIS, model_cfg: ModelConfig, train_cfg: TrainConfig) -> list[dict]:
     """AdamW groups: "backbone" at lr_backbone (with the cross blocks when
-    `cross_lr_backbone`), "rest" at lr, and with `lr_mask_head` > 0 a "mask_head" group at
-    that rate; frozen parameters are left out."""
+    `cross_lr_backbone`) and "rest" at lr; frozen parameters are left out."""
     backbone = list(model.backbone.lr_backbone_parameters(model_cfg.cross_lr_backbone))
-    head = list(model.mask_head.parameters()) if train_cfg.lr_mask_head > 0 else []
-    ids = {id(p) for p in backbone + head}
+    ids = {id(p) for p in backbone}
     rest = [p for p in model.parameters() if id(p) not in ids]
     named = [("backbone", backbone, train_cfg.lr_backbone), ("rest", rest, train_cfg.lr)]
-    if head:
-        named.append(("mask_head", head, train_cfg.lr_mask_head))
     return [
         {
             "name": name,
