@@ -62,7 +62,7 @@ def link(
 ) -> dict[int, int]:
     """Hungarian links from masks `a` (RLEs) to masks `b`: {index in a: index in b}; by mask
     IoU (only links above 0) or by centroid distance (every pair may link), with `a`'s
-    centroids first moved by `moved` (x, y) pixels each for `centroid_velocity`."""
+    centroids first moved by `moved` (x, y) pixels each when given (`centroid_velocity`)."""
     if not a or not b:
         return {}
     if linker == "mask_iou":
@@ -70,7 +70,7 @@ def link(
         rows, cols = linear_sum_assignment(-ious)
         return {int(r): int(c) for r, c in zip(rows, cols, strict=True) if ious[r, c] > 0}
     pa = np.array([centroid(m, height, width)[:2] for m in a])
-    if linker == "centroid_velocity" and moved is not None:
+    if moved is not None:
         pa = pa + np.array(moved, float).reshape(-1, 2)
     pb = np.array([centroid(m, height, width)[:2] for m in b])
     rows, cols = linear_sum_assignment(np.linalg.norm(pa[:, None] - pb[None], axis=-1))
@@ -87,18 +87,19 @@ def velocity(before: dict | None, now: dict, height: int, width: int) -> tuple[f
 
 def link_accuracy(objects: list[dict], video, linker: str) -> tuple[int, int]:
     """(right, total) links of one video's objects from each annotated frame to the next."""
-    right = total = 0
+    size, right, total = (video.height, video.width), 0, 0
     for t in range(video.length - 1):
         here = [k for k, o in enumerate(objects) if o["segmentations"][t]]
         there = [k for k, o in enumerate(objects) if o["segmentations"][t + 1]]
         segs = [objects[k]["segmentations"] for k in here]
-        moved = [velocity(s[t - 1] if t else None, s[t], video.height, video.width) for s in segs]
+        moved = None
+        if linker == "centroid_velocity":
+            moved = [velocity(s[t - 1] if t else None, s[t], *size) for s in segs]
         links = link(
             [s[t] for s in segs],
             [objects[k]["segmentations"][t + 1] for k in there],
             linker,
-            video.height,
-            video.width,
+            *size,
             moved,
         )
         for i, k in enumerate(here):
@@ -119,10 +120,12 @@ def linked_tracks(objects: list[dict], video, linker: str) -> list[dict]:
         if t:
             before = [k for k, o in enumerate(objects) if o["segmentations"][t - 1]]
             previous = [objects[k]["segmentations"][t - 1] for k in before]
-            moved = [
-                velocity(tracks[open_tracks[k]][t - 2] if t > 1 else None, m, *size)
-                for k, m in zip(before, previous, strict=True)
-            ]
+            moved = None
+            if linker == "centroid_velocity":
+                moved = [
+                    velocity(tracks[open_tracks[k]][t - 2] if t > 1 else None, m, *size)
+                    for k, m in zip(before, previous, strict=True)
+                ]
             links = link(previous, masks, linker, *size, moved)
             carried = {c: open_tracks[before[r]] for r, c in links.items()}
         else:

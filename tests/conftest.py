@@ -1,4 +1,5 @@
-"""Fixtures shared by the inference tests: a real `tiny` model with random weights."""
+"""Fixtures shared by the inference tests (a real `tiny` model with random weights), and
+`benchmarks/` on the import path so that tests import the benchmark scripts by name."""
 
 import sys
 from pathlib import Path
