@@ -82,6 +82,10 @@ class ModelConfig:
     short_edge: int = 224  # video frames and target resized to this short edge
     max_long_edge: int = 400  # long edge cap, aspect kept
     # matcher costs and loss weights (VisTR)
+    # True: each frame's n queries are matched to that frame's objects on their own (MinVIS,
+    # IDOL: a per-frame detector), not whole proposal sequences (VisTR); who is who across the
+    # clip is left to the slot links or learned queries' order (a deviation; docs/training-notes.md)
+    match_per_frame: bool = False
     cost_class: float = 1.0
     cost_bbox: float = 5.0
     cost_giou: float = 2.0

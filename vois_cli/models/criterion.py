@@ -19,6 +19,8 @@ After `SequenceMatcher` pairs proposals with objects:
 - two-stage token proposals (`token_*` keys): each present object is assigned the memory
   token its box centre falls in; sigmoid focal loss on every token's score, L1 and GIoU on
   the assigned tokens' boxes (weighted as the class and box terms).
+With `match_per_frame` (a deviation) each frame of a clip is matched and its class, box and
+mask terms computed as a one-frame clip of its own (`frames_as_clips`).
 Box and mask terms are summed and divided by (objects × T) over the batch (at least 1;
 averaged over DDP ranks, as DETR). Class and box terms are repeated for every earlier
 decoder layer (keys suffixed `_{i}`), each with its own matching; masks use the last layer.
@@ -67,9 +69,12 @@ class SetCriterion(nn.Module):
         """
         device = outputs["pred_logits"].device
         num_boxes = self._normaliser(samples, device)
-        matches = self.matcher(outputs, samples)
-        losses = self._class_and_box_losses(outputs, samples, matches, num_boxes)
-        losses.update(self._mask_losses(outputs["pred_masks"], samples, matches, num_boxes))
+        matched, matched_samples = (
+            frames_as_clips(outputs, samples) if self.cfg.match_per_frame else (outputs, samples)
+        )
+        matches = self.matcher(matched, matched_samples)
+        losses = self._class_and_box_losses(matched, matched_samples, matches, num_boxes)
+        losses.update(self._mask_losses(matched["pred_masks"], matched_samples, matches, num_boxes))
         if self.cfg.loss_mask_o2m > 0:
             losses.update(self._one_to_many_mask_losses(outputs, samples))
         if "token_logits" in outputs:
@@ -79,9 +84,9 @@ class SetCriterion(nn.Module):
                 outputs["target_logits"], samples
             )
         if self.cfg.aux_loss:
-            for i, aux in enumerate(outputs["aux_outputs"]):
-                aux_matches = self.matcher(aux, samples)
-                terms = self._class_and_box_losses(aux, samples, aux_matches, num_boxes)
+            for i, aux in enumerate(matched["aux_outputs"]):
+                aux_matches = self.matcher(aux, matched_samples)
+                terms = self._class_and_box_losses(aux, matched_samples, aux_matches, num_boxes)
                 losses.update({f"{k}_{i}": v for k, v in terms.items()})
         return losses
 
@@ -211,6 +216,29 @@ class SetCriterion(nn.Module):
             src, gt, alpha=self.cfg.focal_alpha, gamma=self.cfg.focal_gamma, reduction="none"
         )
         return per_pixel.flatten(1).mean(1).sum(), dice_loss(src, gt)
+
+
+def frames_as_clips(outputs: dict, samples: list[dict]) -> tuple[dict, list[dict]]:
+    """The matched outputs and samples of B clips of T frames as B·T one-frame clips, frame t of
+    clip b becoming clip b·T + t (for `match_per_frame`); every object stays in every frame's
+    clip, absent where it is absent, so the normaliser and the class loss's queries are the same.
+    """
+    b = outputs["pred_logits"].shape[0]
+    n, t = outputs["pred_masks"].shape[1:3]
+
+    def split(x: dict) -> dict:
+        return {k: x[k].reshape(b * t, n, *x[k].shape[2:]) for k in ("pred_logits", "pred_boxes")}
+
+    masks = (
+        outputs["pred_masks"].transpose(1, 2).reshape(b * t, n, 1, *outputs["pred_masks"].shape[3:])
+    )
+    frames = [
+        {k: sample[k][:, f : f + 1] for k in ("masks", "boxes", "present")}
+        for sample in samples
+        for f in range(t)
+    ]
+    aux = [split(a) for a in outputs.get("aux_outputs", [])]
+    return {**split(outputs), "pred_masks": masks, "aux_outputs": aux}, frames
 
 
 def token_coverage(masks: Tensor, grid: tuple[int, int]) -> Tensor:
