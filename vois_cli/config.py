@@ -86,6 +86,11 @@ class ModelConfig:
     # IDOL: a per-frame detector), not whole proposal sequences (VisTR); who is who across the
     # clip is left to the slot links or learned queries' order (a deviation; docs/training-notes.md)
     match_per_frame: bool = False
+    # > 0: learned frame-to-frame association of the proposals (models/association.py, GTR's
+    # idea; a deviation): an embedding per query, trained with this weight to say which of the
+    # next frame's queries lie on its object, and at inference each clip's slots re-linked by it
+    loss_association: float = 0.0
+    association_dim: int = 32
     cost_class: float = 1.0
     cost_bbox: float = 5.0
     cost_giou: float = 2.0

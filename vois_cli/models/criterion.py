@@ -16,6 +16,8 @@ After `SequenceMatcher` pairs proposals with objects:
 - target map (`loss_target_map` > 0): BCE of each memory token's "target here" logit
   against the fraction of the token that the relevant objects' union covers, mean over
   tokens (dense supervision of the comparison with the target).
+- association (`loss_association` > 0): which of the next frame's queries lie on each
+  query's object (models/association.py).
 - two-stage token proposals (`token_*` keys): each present object is assigned the memory
   token its box centre falls in; sigmoid focal loss on every token's score, L1 and GIoU on
   the assigned tokens' boxes (weighted as the class and box terms).
@@ -37,6 +39,7 @@ from torch import Tensor, nn
 from torchvision.ops import box_convert, generalized_box_iou_loss, sigmoid_focal_loss
 
 from vois_cli.config import ModelConfig
+from vois_cli.models.association import association_loss
 from vois_cli.models.matcher import NO_OBJECT, RELEVANT, SequenceMatcher, as_sequences
 
 Matches = list[tuple[Tensor, Tensor]]
@@ -79,6 +82,10 @@ class SetCriterion(nn.Module):
             losses.update(self._one_to_many_mask_losses(outputs, samples))
         if "token_logits" in outputs:
             losses.update(self._token_losses(outputs, samples, num_boxes))
+        if "pred_embeddings" in outputs:
+            losses["loss_association"] = self.cfg.loss_association * association_loss(
+                outputs["pred_embeddings"], outputs["pred_boxes"], samples
+            )
         if "target_logits" in outputs:
             losses["loss_target_map"] = self.cfg.loss_target_map * self._target_map_loss(
                 outputs["target_logits"], samples
