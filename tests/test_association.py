@@ -29,20 +29,22 @@ def test_association_loss_equals_the_hand_computed_softmax():
     objects = torch.zeros(1, 2, 4, 4, dtype=torch.bool)
     objects[0, 0, :2, :2] = True
     objects[0, 1, 2:, 2:] = True
-    boxes = torch.tensor([[0.1, 0.1], [0.9, 0.1], [0.1, 0.1], [0.9, 0.9]])  # query t·n + j
-    boxes = torch.cat([boxes, torch.full((4, 2), 0.2)], -1)[None]
+    centres = torch.tensor([[0.1, 0.1], [0.9, 0.1], [0.1, 0.1], [0.9, 0.9]])  # query t·n + j
     a, b, c, d = 1.0, -2.0, 0.5, 3.0  # frame 0's embeddings a, b; frame 1's c, d (dim 1)
-    embeddings = torch.tensor([a, b, c, d]).view(1, 4, 1)
-    expected = -(a * d - math.log(math.exp(a * c) + math.exp(a * d) + 1))  # "none" logit 0
-    loss = association_loss(embeddings, boxes, [_sample(objects)])
+    w = 2.0  # the centre distance's weight; query 0 is 0 from query 2, 1.6 from query 3 (L1)
+    outputs = {
+        "pred_embeddings": torch.tensor([a, b, c, d]).view(1, 4, 1),
+        "pred_boxes": torch.cat([centres, torch.full((4, 2), 0.2)], -1)[None],
+        "distance_weight": torch.tensor(w),
+    }
+    to_c, to_d = a * c, a * d - w * 1.6
+    expected = -(to_d - math.log(math.exp(to_c) + math.exp(to_d)))
+    loss = association_loss(outputs, [_sample(objects)])
     assert loss.item() == pytest.approx(expected, rel=1e-5)
-    # the object leaves: query 0's answer is "none"
+    # the object leaves: no next-frame query to find, nothing to learn
     gone = objects.clone()
     gone[0, 1] = False
-    expected = -(0 - math.log(math.exp(a * c) + math.exp(a * d) + 1))
-    assert association_loss(embeddings, boxes, [_sample(gone)]).item() == pytest.approx(
-        expected, rel=1e-5
-    )
+    assert association_loss(outputs, [_sample(gone)]).item() == 0.0
 
 
 def test_relink_makes_each_slot_follow_the_query_its_embedding_matches():
@@ -53,15 +55,16 @@ def test_relink_makes_each_slot_follow_the_query_its_embedding_matches():
     which = torch.stack(placed).float()  # (T, n): the object each query is on
     outputs = {
         "pred_embeddings": embeddings,
+        "distance_weight": torch.tensor(1.0),
         "pred_logits": which.view(1, t * n, 1).expand(-1, -1, 2),
-        "pred_boxes": which.view(1, t * n, 1).expand(-1, -1, 4),
+        "pred_boxes": which.view(1, t * n, 1).expand(-1, -1, 4) / 10,
         "pred_masks": which.T[None, ..., None, None].expand(-1, -1, -1, 2, 2),
     }
     linked = relink(outputs)
     per_slot = torch.arange(n).float()[:, None].expand(n, t)
     assert torch.equal(linked["pred_masks"][0, :, :, 0, 0], per_slot)
     assert torch.equal(linked["pred_logits"].view(t, n, 2)[..., 0], per_slot.T)
-    assert torch.equal(linked["pred_boxes"].view(t, n, 4)[..., 3], per_slot.T)
+    assert torch.equal(linked["pred_boxes"].view(t, n, 4)[..., 3] * 10, per_slot.T)
 
 
 def test_evaluated_model_only_reorders_each_frames_queries(monkeypatch):

@@ -3,12 +3,13 @@
 Chained by their boxes' centres, the slots of a clip hop between identical instances that
 pass each other (docs/training-notes.md). With `loss_association` > 0 every query also gets an
 embedding (an MLP of its decoder output, which has attended to every frame's queries), and the
-affinity of query i in frame t with query j in frame t + 1 is their dot product over √dim.
+affinity of query i in frame t with query j in frame t + 1 is their dot product over √dim
+minus a learned multiple of their boxes' centre distance (L1): at the start the chain by
+centres, which the embeddings learn to correct.
 
 - Training: each query whose box centre lies on an object learns which queries of the next
-  frame lie on the same one, by a softmax over them and a "none" option (logit 0) that is the
-  answer where the object has left; the objects are every placed product when the sample has
-  them, else the targets.
+  frame lie on the same one, by a softmax over them (where one does); the objects are every
+  placed product when the sample has them, else the targets.
 - Inference: each frame's queries are re-ordered to follow the previous frame's by Hungarian
   matching on the affinities, so that proposal j is one object through the clip.
 """
@@ -32,14 +33,22 @@ class AssociationHead(nn.Module):
     def __init__(self, d: int, dim: int):
         super().__init__()
         self.embed = MLP(d, d, dim, 2)
+        # log of the weight of the centre distance: 10 per unit of the frame's side at the start
+        self.log_distance_weight = nn.Parameter(torch.tensor(math.log(10.0)))
 
-    def forward(self, hs: Tensor) -> Tensor:
-        return self.embed(hs)
+    def forward(self, hs: Tensor) -> dict[str, Tensor]:
+        """-> pred_embeddings (B, T·n, dim) and distance_weight (a scalar)."""
+        return {
+            "pred_embeddings": self.embed(hs),
+            "distance_weight": self.log_distance_weight.exp(),
+        }
 
 
-def affinities(embeddings: Tensor) -> Tensor:
-    """embeddings (T, n, D) of one clip -> (T - 1, n, n): frame t's queries against t + 1's."""
-    return embeddings[:-1] @ embeddings[1:].transpose(1, 2) / math.sqrt(embeddings.shape[-1])
+def affinities(embeddings: Tensor, centres: Tensor, distance_weight: Tensor) -> Tensor:
+    """embeddings (T, n, D), centres (T, n, 2) of one clip -> (T - 1, n, n): frame t's queries
+    against t + 1's."""
+    similarity = embeddings[:-1] @ embeddings[1:].transpose(1, 2) / math.sqrt(embeddings.shape[-1])
+    return similarity - distance_weight * torch.cdist(centres[:-1], centres[1:], p=1)
 
 
 def objects_under(centres: Tensor, objects: Tensor) -> Tensor:
@@ -56,24 +65,25 @@ def objects_under(centres: Tensor, objects: Tensor) -> Tensor:
     return torch.where(hit.any(0), first, -1)
 
 
-def association_loss(embeddings: Tensor, boxes: Tensor, samples: list[dict]) -> Tensor:
-    """embeddings (B, T·n, D), boxes (B, T·n, 4) cxcywh; samples with masks (K, T, H, W) and
-    optionally products -> the mean over queries on an object (frames 0..T-2) of the
-    cross-entropy of its softmax over the next frame's queries and "none", whose targets are
-    the queries on the same object (their probabilities summed) or "none" where there are none.
+def association_loss(outputs: dict, samples: list[dict]) -> Tensor:
+    """outputs with pred_embeddings (B, T·n, D), distance_weight, pred_boxes (B, T·n, 4) cxcywh;
+    samples with masks (K, T, H, W) and
+    optionally products -> the mean, over the queries of frames 0..T-2 that lie on an object
+    some query of the next frame lies on too, of the cross-entropy of their softmax over the
+    next frame's queries whose targets are the queries on the same object (probabilities summed).
     """
+    embeddings, boxes = outputs["pred_embeddings"], outputs["pred_boxes"]
     t = samples[0]["present"].shape[1]
     b, queries, dim = embeddings.shape
     n = queries // t
     total, count = embeddings.sum() * 0, 0
     for i, sample in enumerate(samples):
         objects = sample.get("products", sample["masks"]).to(embeddings.device)
-        ids = objects_under(boxes[i].detach().view(t, n, 4)[..., :2], objects.bool())  # (T, n)
-        logits = affinities(embeddings[i].view(t, n, dim))  # (T-1, n, n)
-        logits = torch.cat([logits, logits.new_zeros(t - 1, n, 1)], -1)  # "none" last
-        same = ids[:-1, :, None] == ids[1:, None, :]  # (T-1, n, n)
-        positive = torch.cat([same, ~same.any(-1, keepdim=True)], -1)
-        on = ids[:-1] >= 0  # (T-1, n)
+        centres = boxes[i].detach().float().view(t, n, 4)[..., :2]
+        ids = objects_under(centres, objects.bool())  # (T, n)
+        logits = affinities(embeddings[i].view(t, n, dim), centres, outputs["distance_weight"])
+        positive = (ids[:-1, :, None] == ids[1:, None, :]) & (ids[:-1, :, None] >= 0)
+        on = positive.any(-1)  # (T-1, n): on an object that a next-frame query is on too
         if not on.any():
             continue
         log_prob = logits.log_softmax(-1)
@@ -91,12 +101,17 @@ def relink(outputs: dict) -> dict:
     masks = outputs["pred_masks"]
     b, n, t = masks.shape[:3]
     order = torch.arange(n, device=masks.device).repeat(b, t, 1)  # (B, T, n)
-    embeddings = outputs["pred_embeddings"].view(b, t, n, -1)
+    embeddings = outputs["pred_embeddings"].float().view(b, t, n, -1)
+    centres = outputs["pred_boxes"].float().view(b, t, n, 4)[..., :2]
     for i in range(b):
         for f in range(1, t):
-            previous = embeddings[i, f - 1, order[i, f - 1]]
-            score = (previous @ embeddings[i, f].T).float().cpu().numpy()
-            _, cols = linear_sum_assignment(-score)
+            previous = order[i, f - 1]
+            pair = (
+                torch.stack([embeddings[i, f - 1, previous], embeddings[i, f]]),
+                torch.stack([centres[i, f - 1, previous], centres[i, f]]),
+            )
+            score = affinities(*pair, outputs["distance_weight"])[0]
+            _, cols = linear_sum_assignment(-score.cpu().numpy())
             order[i, f] = torch.as_tensor(cols, device=masks.device)
     index = (torch.arange(t, device=masks.device)[:, None] * n + order).flatten(1)  # (B, T·n)
     moved = {

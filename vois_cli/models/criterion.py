@@ -84,7 +84,7 @@ class SetCriterion(nn.Module):
             losses.update(self._token_losses(outputs, samples, num_boxes))
         if "pred_embeddings" in outputs:
             losses["loss_association"] = self.cfg.loss_association * association_loss(
-                outputs["pred_embeddings"], outputs["pred_boxes"], samples
+                outputs, samples
             )
         if "target_logits" in outputs:
             losses["loss_target_map"] = self.cfg.loss_target_map * self._target_map_loss(

@@ -113,7 +113,7 @@ class VOIS(nn.Module):
         if self.target_map is not None:
             extra["target_logits"] = self.target_map(memory).squeeze(-1)  # (B, T, h, w)
         if self.association is not None:
-            extra["pred_embeddings"] = self.association(hs[-1])
+            extra.update(self.association(hs[-1]))
         outputs = {
             "pred_logits": logits[-1],
             "pred_boxes": boxes[-1],
