@@ -31,6 +31,10 @@ This measures each one on a benchmark split, for a checkpoint and its prediction
   clips: near 0 when the decoder gives every query the same output whatever its start (a
   collapsed decoder: then the scores cannot rank and the boxes differ only by where their
   references put them).
+- `slot_links`: per clip, how often a proposal that lies on a placed product in one frame
+  (its box centre on the product's mask) still lies on the same product in the next frame,
+  among the links that lie on some product in both (`on_target`: the links leaving a target
+  instance): who is who inside a clip, before the clips are joined.
 - `token_auc`: how the dense target map (`loss_target_map` > 0), or else the two-stage token
   scores, rank memory tokens half covered by a target instance against tokens on
   look-alikes, on unrelated products and on the background (0.5 is chance).
@@ -63,6 +67,7 @@ from vois_cli.data.dataset import ClipDataset
 from vois_cli.data.preprocess import preprocess
 from vois_cli.data.ytvis import CATEGORY_ID, load_annotations, load_predictions
 from vois_cli.evaluation import evaluate
+from vois_cli.models.association import objects_under
 from vois_cli.models.criterion import token_coverage
 from vois_cli.models.matcher import NO_OBJECT, RELEVANT
 
@@ -236,6 +241,7 @@ def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
     in_box: dict[str, list[float]] = {"best_query": [], "all_queries": [], "every_product": []}
     tokens: dict[str, list[Tensor]] = {r: [] for r in (*ROLES, "background")}
     spreads, sizes = [], []
+    links = {"all": [0, 0], "on_target": [0, 0]}  # [stayed, links]
     key = None
     for i in range(len(sets["target"])):
         clips = {r: s[i] for r, s in sets.items()}
@@ -250,6 +256,14 @@ def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
             out["pred_masks"][0], size=(height, width), mode="bilinear", align_corners=False
         )  # (n, T, H, W) logits
         products = torch.stack([c["masks"].bool().any(0) for c in clips.values()]).any(0)
+        placed = torch.cat([clips[r]["masks"].bool() for r in ROLES])  # targets first
+        real = int(clip["frame_valid"].sum())
+        centres = out["pred_boxes"][0].view(t_len, n, 4)[:real, :, :2]
+        for part, (stayed, count) in slot_links(
+            centres, placed[:, :real], len(clip["masks"])
+        ).items():
+            links[part][0] += stayed
+            links[part][1] += count
         for k, t in clip["present"].nonzero().tolist():
             if not clip["frame_valid"][t]:
                 continue
@@ -276,6 +290,10 @@ def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
         tokens["background"].append(logits[sum(cover.values()) < 0.1])
     every = [x for v in boxes.values() for x in v]
     figures = {
+        "slot_links": {
+            k: {"stay": _rounded(stayed / count if count else None), "n": count}
+            for k, (stayed, count) in links.items()
+        },
         "box": {"all": _summary(every), **{k: _summary(v) for k, v in boxes.items()}},
         "box_size": size_agreement(np.array(sizes)),
         "mask_in_true_box": {k: _summary(v) for k, v in in_box.items()},
@@ -294,6 +312,21 @@ def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
             },
         }
     return figures
+
+
+def slot_links(centres: Tensor, objects: Tensor, targets: int) -> dict[str, tuple[int, int]]:
+    """centres (T, n, 2) of one clip's proposals (slot j of every frame), objects (K, T, H, W)
+    bool, the first `targets` of them target instances -> per part ("all", "on_target") the
+    links from frame t to t + 1 that stay on their product, and the links on a product in both
+    frames."""
+    ids = objects_under(centres, objects)  # (T, n)
+    both = (ids[:-1] >= 0) & (ids[1:] >= 0)
+    stayed = both & (ids[:-1] == ids[1:])
+    on_target = both & (ids[:-1] < targets)
+    return {
+        "all": (int(stayed.sum()), int(both.sum())),
+        "on_target": (int((stayed & on_target).sum()), int(on_target.sum())),
+    }
 
 
 def size_agreement(sizes: np.ndarray) -> dict[str, float | None]:

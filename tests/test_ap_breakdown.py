@@ -99,3 +99,25 @@ def test_size_agreement_is_zero_for_boxes_of_one_size():
     figures = ap_breakdown.size_agreement(half)
     assert figures["corr_w"] == figures["corr_h"] == 1.0
     assert figures["std_ratio_w"] == figures["std_ratio_h"] == 0.5
+
+
+def test_slot_links_count_the_links_that_stay_on_their_product():
+    # two products side by side, product 0 the target; 3 frames, 2 slots
+    objects = torch.zeros(2, 3, 4, 8, dtype=torch.bool)
+    objects[0, :, :, :4] = True  # left half
+    objects[1, :, :, 4:] = True  # right half
+    left, right = [0.25, 0.5], [0.75, 0.5]
+    centres = torch.tensor(
+        [
+            [left, right],
+            [right, right],  # slot 0 hops to product 1
+            [right, left],  # slot 1 hops back to product 0
+        ]
+    )
+    links = ap_breakdown.slot_links(centres, objects, targets=1)
+    assert links == {"all": (2, 4), "on_target": (0, 1)}
+    objects[:, 1] = False  # nothing under any centre in frame 1: no link counts
+    assert ap_breakdown.slot_links(centres, objects, targets=1) == {
+        "all": (0, 0),
+        "on_target": (0, 0),
+    }
