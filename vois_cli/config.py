@@ -73,6 +73,10 @@ class ModelConfig:
     # frame become the queries, their boxes the references the decoder refines, and the mask
     # head gets each proposal's box as a window channel (docs/training-notes.md)
     two_stage: bool = False
+    # > 0: each frame's two-stage queries are its best tokens among the score's local maxima
+    # over this many tokens square (CenterNet's peaks), so that a product holds about one
+    # slot and the one-to-one slot links hop less (a deviation; docs/training-notes.md)
+    token_peaks: int = 0
     dropout: float = 0.1
     num_queries: int = 10  # n, object proposals per frame; N = n * T queries
     num_frames: int = 36  # T

@@ -78,7 +78,9 @@ class VOIS(nn.Module):
             for s, c in enumerate(backbone.feature_channels)
         ]
         self.mask_head = MASK_HEADS[cfg.mask_head](cfg, mask_channels)
-        self.proposals = TokenProposals(d, cfg.num_queries) if cfg.two_stage else None
+        self.proposals = (
+            TokenProposals(d, cfg.num_queries, cfg.token_peaks) if cfg.two_stage else None
+        )
         self.association = (
             AssociationHead(d, cfg.association_dim) if cfg.loss_association > 0 else None
         )
