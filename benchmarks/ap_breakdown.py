@@ -67,7 +67,6 @@ from vois_cli.data.dataset import ClipDataset
 from vois_cli.data.preprocess import preprocess
 from vois_cli.data.ytvis import CATEGORY_ID, load_annotations, load_predictions
 from vois_cli.evaluation import evaluate
-from vois_cli.models.association import objects_under
 from vois_cli.models.criterion import token_coverage
 from vois_cli.models.matcher import NO_OBJECT, RELEVANT
 
@@ -312,6 +311,19 @@ def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
             },
         }
     return figures
+
+
+def objects_under(centres: Tensor, objects: Tensor) -> Tensor:
+    """centres (T, n, 2) normalised (x, y), objects (K, T, H, W) bool -> (T, n) int64: the first
+    object whose mask holds the centre's pixel (centres beyond the frame clamped to its edge),
+    -1 for none."""
+    k, t, height, width = objects.shape
+    x = (centres[..., 0] * width).long().clamp(0, width - 1)
+    y = (centres[..., 1] * height).long().clamp(0, height - 1)
+    if k == 0:
+        return torch.full(x.shape, -1, dtype=torch.int64)
+    hit = objects[:, torch.arange(t)[:, None], y, x]  # (K, T, n)
+    return torch.where(hit.any(0), hit.float().argmax(0), -1)
 
 
 def slot_links(centres: Tensor, objects: Tensor, targets: int) -> dict[str, tuple[int, int]]:

@@ -121,3 +121,13 @@ def test_slot_links_count_the_links_that_stay_on_their_product():
         "all": (0, 0),
         "on_target": (0, 0),
     }
+
+
+def test_objects_under_names_the_first_object_holding_each_centre():
+    objects = torch.zeros(2, 1, 4, 4, dtype=torch.bool)
+    objects[0, 0, :2, :2] = True  # top left
+    objects[1, 0, :, 1:] = True  # right three columns, overlapping object 0 at column 1
+    centres = torch.tensor([[[0.1, 0.1], [0.3, 0.1], [0.9, 0.9], [0.1, 0.9], [0.1, 1.5]]])
+    under = ap_breakdown.objects_under(centres, objects)
+    assert under.tolist() == [[0, 0, 1, -1, -1]]  # the last one clamped to row 3, column 0
+    assert ap_breakdown.objects_under(centres, objects[:0]).tolist() == [[-1] * 5]

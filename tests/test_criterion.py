@@ -104,38 +104,6 @@ def test_two_object_case_equals_hand_computed_losses():
         assert losses[key].item() == pytest.approx(value, rel=1e-4), key
 
 
-def _frame_one_swapped(outputs):
-    """The same case with proposals 1 and 2 trading places in frame 1 only: object 0 now hops
-    from proposal 2 to proposal 1, as a slot chain that jumps between instances would."""
-    logits = outputs["pred_logits"].view(2, 3, 2).clone()
-    boxes = outputs["pred_boxes"].view(2, 3, 4).clone()
-    masks = outputs["pred_masks"].clone()
-    logits[1] = logits[1, [0, 2, 1]]
-    boxes[1] = boxes[1, [0, 2, 1]]
-    masks[0, :, 1] = masks[0, [0, 2, 1], 1]
-    return {
-        "pred_logits": logits.view(1, 6, 2),
-        "pred_boxes": boxes.view(1, 6, 4),
-        "pred_masks": masks,
-        "aux_outputs": [],
-    }
-
-
-def test_per_frame_matching_pairs_each_frame_on_its_own():
-    outputs, samples = _case()
-    outputs["aux_outputs"] = []
-    per_frame = SetCriterion(dataclasses.replace(CFG, match_per_frame=True))
-    expected = _expected()  # each frame's best pairs are the sequence's: the same losses
-    swapped = _frame_one_swapped(outputs)
-    for case in (outputs, swapped):
-        losses = per_frame(case, samples)
-        for key, value in expected.items():
-            assert losses[key].item() == pytest.approx(value, rel=1e-4), key
-    # matched as sequences, the hopping object costs box and mask terms in one of its frames
-    sequence = SetCriterion(CFG)(swapped, samples)
-    assert sequence["loss_bbox"].item() > expected["loss_bbox"] + 0.1
-
-
 def test_aux_layers_get_class_and_box_terms_only():
     outputs, samples = _case()
     outputs["aux_outputs"] = [

@@ -6,7 +6,7 @@ from torchvision.ops import sigmoid_focal_loss
 
 from vois_cli.config import preset
 from vois_cli.models.criterion import SetCriterion
-from vois_cli.models.proposals import TokenProposals, cell_priors, link_slots, peak_scores
+from vois_cli.models.proposals import TokenProposals, cell_priors, link_slots
 
 CFG = preset("tiny", model={"two_stage": True}).model
 
@@ -67,12 +67,3 @@ def test_a_memory_smaller_than_the_queries_is_refused():
     memory = torch.randn(1, 2, 2, 3, 8)  # 6 tokens a frame
     with pytest.raises(ValueError, match="fewer tokens than the 7 queries"):
         heads(memory, torch.zeros_like(memory))
-
-
-def test_peaks_come_before_their_neighbours():
-    # one frame, 1 × 5 tokens: a product over tokens 0-2 (peak 1), another at token 4
-    logits = torch.tensor([3.0, 5.0, 4.0, 0.0, 2.0]).view(1, 1, 1, 5)
-    assert peak_scores(logits, 0) is logits
-    ranked = peak_scores(logits, 3).flatten().topk(2).indices.tolist()
-    assert ranked == [1, 4]  # the second product, not the first one's runner-up
-    assert logits.flatten().topk(2).indices.tolist() == [1, 2]

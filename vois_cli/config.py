@@ -73,10 +73,6 @@ class ModelConfig:
     # frame become the queries, their boxes the references the decoder refines, and the mask
     # head gets each proposal's box as a window channel (docs/training-notes.md)
     two_stage: bool = False
-    # > 0: each frame's two-stage queries are its best tokens among the score's local maxima
-    # over this many tokens square (CenterNet's peaks), so that a product holds about one
-    # slot and the one-to-one slot links hop less (a deviation; docs/training-notes.md)
-    token_peaks: int = 0
     dropout: float = 0.1
     num_queries: int = 10  # n, object proposals per frame; N = n * T queries
     num_frames: int = 36  # T
@@ -86,15 +82,6 @@ class ModelConfig:
     short_edge: int = 224  # video frames and target resized to this short edge
     max_long_edge: int = 400  # long edge cap, aspect kept
     # matcher costs and loss weights (VisTR)
-    # True: each frame's n queries are matched to that frame's objects on their own (MinVIS,
-    # IDOL: a per-frame detector), not whole proposal sequences (VisTR); who is who across the
-    # clip is left to the slot links or learned queries' order (a deviation; docs/training-notes.md)
-    match_per_frame: bool = False
-    # > 0: learned frame-to-frame association of the proposals (models/association.py, GTR's
-    # idea; a deviation): an embedding per query, trained with this weight to say which of the
-    # next frame's queries lie on its object, and at inference each clip's slots re-linked by it
-    loss_association: float = 0.0
-    association_dim: int = 32
     cost_class: float = 1.0
     cost_bbox: float = 5.0
     cost_giou: float = 2.0

@@ -16,13 +16,9 @@ After `SequenceMatcher` pairs proposals with objects:
 - target map (`loss_target_map` > 0): BCE of each memory token's "target here" logit
   against the fraction of the token that the relevant objects' union covers, mean over
   tokens (dense supervision of the comparison with the target).
-- association (`loss_association` > 0): which of the next frame's queries lie on each
-  query's object (models/association.py).
 - two-stage token proposals (`token_*` keys): each present object is assigned the memory
   token its box centre falls in; sigmoid focal loss on every token's score, L1 and GIoU on
   the assigned tokens' boxes (weighted as the class and box terms).
-With `match_per_frame` (a deviation) each frame of a clip is matched and its class, box and
-mask terms computed as a one-frame clip of its own (`frames_as_clips`).
 Box and mask terms are summed and divided by (objects × T) over the batch (at least 1;
 averaged over DDP ranks, as DETR). Class and box terms are repeated for every earlier
 decoder layer (keys suffixed `_{i}`), each with its own matching; masks use the last layer.
@@ -39,7 +35,6 @@ from torch import Tensor, nn
 from torchvision.ops import box_convert, generalized_box_iou_loss, sigmoid_focal_loss
 
 from vois_cli.config import ModelConfig
-from vois_cli.models.association import association_loss
 from vois_cli.models.matcher import NO_OBJECT, RELEVANT, SequenceMatcher, as_sequences
 
 Matches = list[tuple[Tensor, Tensor]]
@@ -72,28 +67,21 @@ class SetCriterion(nn.Module):
         """
         device = outputs["pred_logits"].device
         num_boxes = self._normaliser(samples, device)
-        matched, matched_samples = (
-            frames_as_clips(outputs, samples) if self.cfg.match_per_frame else (outputs, samples)
-        )
-        matches = self.matcher(matched, matched_samples)
-        losses = self._class_and_box_losses(matched, matched_samples, matches, num_boxes)
-        losses.update(self._mask_losses(matched["pred_masks"], matched_samples, matches, num_boxes))
+        matches = self.matcher(outputs, samples)
+        losses = self._class_and_box_losses(outputs, samples, matches, num_boxes)
+        losses.update(self._mask_losses(outputs["pred_masks"], samples, matches, num_boxes))
         if self.cfg.loss_mask_o2m > 0:
             losses.update(self._one_to_many_mask_losses(outputs, samples))
         if "token_logits" in outputs:
             losses.update(self._token_losses(outputs, samples, num_boxes))
-        if "pred_embeddings" in outputs:
-            losses["loss_association"] = self.cfg.loss_association * association_loss(
-                outputs, samples
-            )
         if "target_logits" in outputs:
             losses["loss_target_map"] = self.cfg.loss_target_map * self._target_map_loss(
                 outputs["target_logits"], samples
             )
         if self.cfg.aux_loss:
-            for i, aux in enumerate(matched["aux_outputs"]):
-                aux_matches = self.matcher(aux, matched_samples)
-                terms = self._class_and_box_losses(aux, matched_samples, aux_matches, num_boxes)
+            for i, aux in enumerate(outputs["aux_outputs"]):
+                aux_matches = self.matcher(aux, samples)
+                terms = self._class_and_box_losses(aux, samples, aux_matches, num_boxes)
                 losses.update({f"{k}_{i}": v for k, v in terms.items()})
         return losses
 
@@ -223,29 +211,6 @@ class SetCriterion(nn.Module):
             src, gt, alpha=self.cfg.focal_alpha, gamma=self.cfg.focal_gamma, reduction="none"
         )
         return per_pixel.flatten(1).mean(1).sum(), dice_loss(src, gt)
-
-
-def frames_as_clips(outputs: dict, samples: list[dict]) -> tuple[dict, list[dict]]:
-    """The matched outputs and samples of B clips of T frames as B·T one-frame clips, frame t of
-    clip b becoming clip b·T + t (for `match_per_frame`); every object stays in every frame's
-    clip, absent where it is absent, so the normaliser and the class loss's queries are the same.
-    """
-    b = outputs["pred_logits"].shape[0]
-    n, t = outputs["pred_masks"].shape[1:3]
-
-    def split(x: dict) -> dict:
-        return {k: x[k].reshape(b * t, n, *x[k].shape[2:]) for k in ("pred_logits", "pred_boxes")}
-
-    masks = (
-        outputs["pred_masks"].transpose(1, 2).reshape(b * t, n, 1, *outputs["pred_masks"].shape[3:])
-    )
-    frames = [
-        {k: sample[k][:, f : f + 1] for k in ("masks", "boxes", "present")}
-        for sample in samples
-        for f in range(t)
-    ]
-    aux = [split(a) for a in outputs.get("aux_outputs", [])]
-    return {**split(outputs), "pred_masks": masks, "aux_outputs": aux}, frames
 
 
 def token_coverage(masks: Tensor, grid: tuple[int, int]) -> Tensor:

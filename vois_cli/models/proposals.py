@@ -15,7 +15,6 @@ token its box centre falls in; focal loss on the scores, L1 and GIoU on assigned
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
@@ -27,9 +26,9 @@ CELL_BOX_SIDE = 2.0  # a token's prior box is this many cells wide and high
 class TokenProposals(nn.Module):
     """Per-token score and box over the memory E, and the top-n tokens per frame as queries."""
 
-    def __init__(self, d: int, num_queries: int, peaks: int = 0):
+    def __init__(self, d: int, num_queries: int):
         super().__init__()
-        self.num_queries, self.peaks = num_queries, peaks
+        self.num_queries = num_queries
         self.score = nn.Linear(d, 1)
         self.box = MLP(d, d, 4, 3)
 
@@ -46,7 +45,7 @@ class TokenProposals(nn.Module):
         n = self.num_queries
         if h * w < n:
             raise ValueError(f"a {h}x{w} memory has fewer tokens than the {n} queries a frame")
-        top = peak_scores(logits.detach(), self.peaks).flatten(2).topk(n, dim=2).indices
+        top = logits.detach().flatten(2).topk(n, dim=2).indices  # (B, T, n)
         top = link_slots(top, boxes.detach().flatten(2, 3)).flatten(1)  # (B, T·n)
         frame = torch.arange(t, device=memory.device).repeat_interleave(n)
         index = (frame * h * w)[None] + top  # into the (B, T·h·w) tokens
@@ -62,16 +61,6 @@ class TokenProposals(nn.Module):
             "query_pos": gather(pos),
             "reference": gather(boxes.detach()).logit(eps=1e-4),
         }
-
-
-def peak_scores(logits: Tensor, size: int) -> Tensor:
-    """logits (B, T, h, w) with every token that is not the maximum of its size × size
-    neighbourhood lowered by 1e4, so that the best tokens are peaks first; size 0: as they are."""
-    if size <= 0:
-        return logits
-    flat = logits.flatten(0, 1)[:, None]
-    peak = flat == F.max_pool2d(flat, size, stride=1, padding=size // 2)
-    return torch.where(peak, flat, flat - 1e4).view_as(logits)
 
 
 def cell_priors(h: int, w: int, device: torch.device) -> Tensor:

@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vois_cli.config import Config, ModelConfig, TrainConfig, preset
-from vois_cli.models.association import AssociationHead, relink
 from vois_cli.models.backbone import DualPathSwin
 from vois_cli.models.baselines import VisTRR50Backbone
 from vois_cli.models.condinst_mask_head import CondInstMaskHead
@@ -78,12 +77,7 @@ class VOIS(nn.Module):
             for s, c in enumerate(backbone.feature_channels)
         ]
         self.mask_head = MASK_HEADS[cfg.mask_head](cfg, mask_channels)
-        self.proposals = (
-            TokenProposals(d, cfg.num_queries, cfg.token_peaks) if cfg.two_stage else None
-        )
-        self.association = (
-            AssociationHead(d, cfg.association_dim) if cfg.loss_association > 0 else None
-        )
+        self.proposals = TokenProposals(d, cfg.num_queries) if cfg.two_stage else None
 
     def forward(self, video: Tensor, target: Tensor | None = None) -> dict:
         """video (B, T, 3, H, W), target (B, 3, H_I, W_I) (ignored without a target path) ->
@@ -114,9 +108,7 @@ class VOIS(nn.Module):
         masks = self.mask_head(queries, memory, pos, self._mask_features(out), proposal_boxes)
         if self.target_map is not None:
             extra["target_logits"] = self.target_map(memory).squeeze(-1)  # (B, T, h, w)
-        if self.association is not None:
-            extra.update(self.association(hs[-1]))
-        outputs = {
+        return {
             "pred_logits": logits[-1],
             "pred_boxes": boxes[-1],
             "pred_masks": masks,
@@ -126,8 +118,6 @@ class VOIS(nn.Module):
             ],
             **extra,
         }
-        # evaluated, a learned association decides which query continues which proposal
-        return relink(outputs) if self.association is not None and not self.training else outputs
 
     def _mask_features(self, out: dict) -> list[Tensor]:
         """f1..f3 for the mask head, each with its stage's similarity map when
