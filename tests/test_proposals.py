@@ -6,7 +6,7 @@ from torchvision.ops import sigmoid_focal_loss
 
 from vois_cli.config import preset
 from vois_cli.models.criterion import SetCriterion
-from vois_cli.models.proposals import TokenProposals, cell_priors, link_slots
+from vois_cli.models.proposals import TokenProposals, carry_slots, cell_priors, link_slots
 
 CFG = preset("tiny", model={"two_stage": True}).model
 
@@ -24,6 +24,48 @@ def test_a_slot_follows_its_object_when_the_score_order_flips():
     boxes[0, :, 3, :2] = torch.tensor([0.9, 0.5])
     top = torch.tensor([[[0, 3], [3, 0]]])
     assert link_slots(top, boxes).tolist() == [[[0, 3], [0, 3]]]
+
+
+def _cells(h: int, w: int, frames: int) -> torch.Tensor:
+    """(1, frames, h, w, 4) boxes centred on their cells."""
+    return cell_priors(h, w, torch.device("cpu"))[None, None].expand(1, frames, h, w, 4)
+
+
+def test_a_carried_slot_stays_on_its_object_when_the_object_loses_a_top_token():
+    # 4 x 8 cells; object A covers cells 9 and 10 (row 1), object B cells 14 and 22 (column 6).
+    # Frame 0's top tokens: 9, 10 (A), 14 (B); frame 1's: 10 (A), 14, 22 (B): A lost a token.
+    top = torch.tensor([[[9, 10, 14], [10, 14, 22]]])
+    logits = torch.full((1, 2, 4, 8), -5.0)
+    logits[0, 1].view(-1)[top[0, 1]] = 1.0
+    boxes = _cells(4, 8, 2)
+    # one to one, one of A's slots has to take one of B's tokens
+    linked = link_slots(top, boxes.flatten(2, 3))
+    assert set(linked[0, 1, :2].tolist()) & {14, 22}
+    # carried, it shares A's best token instead (the cell next to its own)
+    assert carry_slots(top, boxes, logits, gate=2.5).tolist() == [[[9, 10, 14], [10, 10, 14]]]
+
+
+def test_a_carried_slot_takes_the_nearest_top_token_within_the_gate():
+    top = torch.tensor([[[9, 14], [15, 10]]])  # both objects move one cell right
+    logits = torch.zeros(1, 2, 4, 8)
+    logits[0, 1, 2, 2] = 1.0  # the best cell next to 9, but no top token
+    boxes = _cells(4, 8, 2)
+    assert carry_slots(top, boxes, logits, gate=1.5).tolist() == [[[9, 14], [10, 15]]]
+    # with a gate under one cell, no top token is near enough: each slot follows its best neighbour
+    assert carry_slots(top, boxes, logits, gate=0.5)[0, 1, 0] == 18
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_the_slot_gate_is_off_at_zero_and_in_training(training):
+    torch.manual_seed(0)
+    memory, pos = torch.randn(2, 4, 3, 5, 8), torch.randn(2, 4, 3, 5, 8)
+    plain = TokenProposals(8, num_queries=3)
+    gated = TokenProposals(8, num_queries=3, slot_gate=2.5)
+    gated.load_state_dict(plain.state_dict())
+    plain.train(training), gated.train(training)
+    a, b = plain(memory, pos), gated(memory, pos)
+    same = all(torch.equal(a[k], b[k]) for k in ("content", "query_pos", "reference"))
+    assert same == training
 
 
 def test_the_best_tokens_of_each_frame_become_the_queries():

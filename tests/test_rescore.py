@@ -24,8 +24,9 @@ def test_only_the_inference_fields_take_todays_preset_values():
     assert (new.cross_stages, new.hidden_dim) == ((3,), 32)
 
 
-def test_the_inference_fields_are_the_ones_only_post_processing_reads():
+def test_the_inference_fields_are_the_ones_training_never_reads():
     assert set(inference_fields()) == {
+        "slot_gate",
         "mask_boxes",
         "score_threshold",
         "score_mask",

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-INFERENCE = {"inference": True}  # a field only post-processing reads: see inference_fields()
+INFERENCE = {"inference": True}  # a field training never reads: see inference_fields()
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,11 @@ class ModelConfig:
     # frame become the queries, their boxes the references the decoder refines, and the mask
     # head gets each proposal's box as a window channel (docs/training-notes.md)
     two_stage: bool = False
+    # > 0: at inference two-stage slots are carried from frame to frame (a slot takes a top token
+    # within this many memory cells of its own, else follows its own object's best token) instead
+    # of re-paired one to one with every frame's top tokens (a deviation, on in `tiny`: the
+    # one-to-one pairing moves slots between objects; models/proposals.py, training-notes)
+    slot_gate: float = field(default=0.0, metadata=INFERENCE)
     dropout: float = 0.1
     num_queries: int = 10  # n, object proposals per frame; N = n * T queries
     num_frames: int = 36  # T
@@ -115,8 +120,9 @@ class ModelConfig:
 
 
 def inference_fields() -> tuple[str, ...]:
-    """The ModelConfig fields that only post-processing reads: a trained checkpoint can take
-    new values of these without retraining (benchmarks/rescore.py)."""
+    """The ModelConfig fields that training never reads (post-processing, and the slot carrying
+    of an evaluated model): a trained checkpoint can take new values of these without
+    retraining (benchmarks/rescore.py)."""
     return tuple(f.name for f in dataclasses.fields(ModelConfig) if f.metadata.get("inference"))
 
 
@@ -211,7 +217,8 @@ PRESETS: dict[str, Config] = {
     # target-map loss, each map also read by the mask head at its own stride; two-stage
     # queries; CondInst masks cut to each proposal's box at inference only (that box read
     # from the uncut mask), with the mask terms weighted as Mask2Former (5) and a one-to-many
-    # mask loss on every placed product; learned query contents
+    # mask loss on every placed product; learned query contents; slots carried from frame to
+    # frame at inference
     "tiny": Config(
         model=ModelConfig(
             preset="tiny",
@@ -232,6 +239,7 @@ PRESETS: dict[str, Config] = {
             mask_boxes=True,
             query_content=True,
             two_stage=True,
+            slot_gate=2.5,
             dec_layers=2,
             dec_heads=4,
             dim_feedforward=128,

@@ -8,27 +8,36 @@ linked across the clip's frames (slot j of frame t+1 is the top token nearest to
 frame t, Hungarian on centre distance), so that slot j of every frame is one proposal
 sequence for VisTR's sequence matcher and the 3D mask head.
 
+With a `slot_gate` (at inference only) a slot is carried rather than reassigned: it takes a
+top token only within `slot_gate` cells of its own, and where none is left it follows the
+best-scored token next to its own (shared if need be). An object often holds several of
+the n best tokens, and how many changes from frame to frame; the plain one-to-one pairing
+then has to move some slot to another object whenever its object loses a token.
+
 The token head is trained densely (CenterNet / FCOS): each present object is assigned the
 token its box centre falls in; focal loss on the scores, L1 and GIoU on assigned boxes.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
 from vois_cli.models.mlp import MLP
 
 CELL_BOX_SIDE = 2.0  # a token's prior box is this many cells wide and high
+OUT_OF_GATE = 1e6  # the cost of a pair beyond `slot_gate` (finite: the assignment stays feasible)
 
 
 class TokenProposals(nn.Module):
     """Per-token score and box over the memory E, and the top-n tokens per frame as queries."""
 
-    def __init__(self, d: int, num_queries: int):
+    def __init__(self, d: int, num_queries: int, slot_gate: float = 0.0):
         super().__init__()
-        self.num_queries = num_queries
+        self.num_queries, self.slot_gate = num_queries, slot_gate
         self.score = nn.Linear(d, 1)
         self.box = MLP(d, d, 4, 3)
 
@@ -46,7 +55,11 @@ class TokenProposals(nn.Module):
         if h * w < n:
             raise ValueError(f"a {h}x{w} memory has fewer tokens than the {n} queries a frame")
         top = logits.detach().flatten(2).topk(n, dim=2).indices  # (B, T, n)
-        top = link_slots(top, boxes.detach().flatten(2, 3)).flatten(1)  # (B, T·n)
+        if self.slot_gate > 0 and not self.training:
+            top = carry_slots(top, boxes.detach(), logits.detach(), self.slot_gate)
+        else:
+            top = link_slots(top, boxes.detach().flatten(2, 3))
+        top = top.flatten(1)  # (B, T·n)
         frame = torch.arange(t, device=memory.device).repeat_interleave(n)
         index = (frame * h * w)[None] + top  # into the (B, T·h·w) tokens
 
@@ -85,3 +98,32 @@ def link_slots(top: Tensor, boxes: Tensor) -> Tensor:
             _, cols = linear_sum_assignment(cost)
             linked[b, t] = top[b, t, torch.as_tensor(cols, device=top.device)]
     return linked
+
+
+@torch.no_grad()
+def carry_slots(top: Tensor, boxes: Tensor, logits: Tensor, gate: float) -> Tensor:
+    """Carry each frame's slots (B, T, n top-token indices) to the next frame: Hungarian on
+    centre distance in cells over the pairs within `gate` cells; a slot left without a top
+    token takes the best-scored token among its own and the 8 around it.
+
+    boxes (B, T, h, w, 4) sigmoid cxcywh, logits (B, T, h, w)."""
+    h, w = logits.shape[2:4]
+    cells = torch.tensor([w, h], dtype=torch.float32, device=boxes.device)
+    centres = boxes[..., :2].flatten(2, 3).float() * cells  # (B, T, h·w, 2)
+    window = F.pad(logits.float(), (1, 1, 1, 1), value=-torch.inf)
+    window = window.unfold(2, 3, 1).unfold(3, 3, 1).flatten(-2)  # (B, T, h, w, 9)
+    step = window.argmax(-1).flatten(2)  # (B, T, h·w): where each token's neighbourhood peaks
+    carried = top.clone()
+    for b in range(top.shape[0]):
+        for t in range(1, top.shape[1]):
+            own = carried[b, t - 1]
+            cost = torch.cdist(centres[b, t - 1, own], centres[b, t, top[b, t]]).cpu().numpy()
+            rows, cols = linear_sum_assignment(np.where(cost <= gate, cost, OUT_OF_GATE))
+            kept = cost[rows, cols] <= gate
+            k = step[b, t, own]  # the best of the 3 × 3 cells around each slot's own cell
+            follow = own + (k // 3 - 1) * w + (k % 3 - 1)
+            follow[torch.as_tensor(rows[kept], device=top.device)] = top[
+                b, t, torch.as_tensor(cols[kept], device=top.device)
+            ]
+            carried[b, t] = follow
+    return carried

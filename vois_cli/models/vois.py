@@ -77,7 +77,9 @@ class VOIS(nn.Module):
             for s, c in enumerate(backbone.feature_channels)
         ]
         self.mask_head = MASK_HEADS[cfg.mask_head](cfg, mask_channels)
-        self.proposals = TokenProposals(d, cfg.num_queries) if cfg.two_stage else None
+        self.proposals = (
+            TokenProposals(d, cfg.num_queries, cfg.slot_gate) if cfg.two_stage else None
+        )
 
     def forward(self, video: Tensor, target: Tensor | None = None) -> dict:
         """video (B, T, 3, H, W), target (B, 3, H_I, W_I) (ignored without a target path) ->
