@@ -37,7 +37,9 @@ This measures each one on a benchmark split, for a checkpoint and its prediction
   instance): who is who inside a clip, before the clips are joined.
 - `token_auc`: how the dense target map (`loss_target_map` > 0), or else the two-stage token
   scores, rank memory tokens half covered by a target instance against tokens on
-  look-alikes, on unrelated products and on the background (0.5 is chance).
+  look-alikes, on unrelated products and on the background (0.5 is chance); and against
+  the look-alikes that differ from the target in each attribute alone (`negative_shape`,
+  `negative_pattern`, `negative_colour`): which difference the comparison misses.
 
     python3 benchmarks/ap_breakdown.py runs/train/last.pt runs/predictions.json \
         [--root data/synthlive] [--frames data/frames] [--split test] [--cache DIR]
@@ -65,6 +67,7 @@ from vois_cli.atomic import write_json
 from vois_cli.checkpoint import load_model
 from vois_cli.data.dataset import ClipDataset
 from vois_cli.data.preprocess import preprocess
+from vois_cli.data.products import ATTRIBUTES
 from vois_cli.data.ytvis import CATEGORY_ID, load_annotations, load_predictions
 from vois_cli.evaluation import evaluate
 from vois_cli.models.criterion import token_coverage
@@ -206,6 +209,18 @@ def role_data(root: Path, frames: Path, split: str, cache: Path) -> dict[str, Pa
     return out
 
 
+def look_alike_attributes(every: dict) -> dict[int, list[str]]:
+    """Video id -> the attribute each of its look-alikes differs in from its target, in file
+    order (the order of the `negative` artifact's objects); from a `<split>_all.json`."""
+    target = {a["video_id"]: a["product"] for a in every["annotations"] if a["role"] == "target"}
+    out: dict[int, list[str]] = {v["id"]: [] for v in every["videos"]}
+    for a in every["annotations"]:
+        if a["role"] == "negative":
+            wanted = target[a["video_id"]]
+            out[a["video_id"]].append(next(k for k in ATTRIBUTES if a["product"][k] != wanted[k]))
+    return out
+
+
 def true_box_ious(queries: Tensor, products: Tensor, truth: Tensor) -> dict[str, float]:
     """queries (Q, H, W), products (H, W) (every placed product), truth (H, W), all bool ->
     the IoU with `truth` of the best query, of all queries' union and of `products`, each
@@ -227,7 +242,7 @@ def true_box_ious(queries: Tensor, products: Tensor, truth: Tensor) -> dict[str,
 
 
 @torch.no_grad()
-def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
+def model_figures(checkpoint: Path, data: dict[str, Path], differs: dict[int, list[str]]) -> dict:
     """Query-box IoU per target instance and frame, masks in the true box, the token AUCs."""
     model, _, config = load_model(checkpoint, "cpu")
     # masks as the head makes them, before the dot head's cut to each proposal's own box
@@ -238,7 +253,8 @@ def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
     n = config.model.num_queries
     boxes: dict[str, list[float]] = {name: [] for *_, name in VISIBLE}
     in_box: dict[str, list[float]] = {"best_query": [], "all_queries": [], "every_product": []}
-    tokens: dict[str, list[Tensor]] = {r: [] for r in (*ROLES, "background")}
+    looks = [f"negative_{a}" for a in ATTRIBUTES]
+    tokens: dict[str, list[Tensor]] = {r: [] for r in (*ROLES, "background", *looks)}
     spreads, sizes = [], []
     links = {"all": [0, 0], "on_target": [0, 0]}  # [stayed, links]
     key = None
@@ -287,6 +303,13 @@ def model_figures(checkpoint: Path, data: dict[str, Path]) -> dict:
         for r in ROLES:
             tokens[r].append(logits[cover[r] >= 0.5])
         tokens["background"].append(logits[sum(cover.values()) < 0.1])
+        negatives = sets["negative"]
+        video = negatives.index["videos"][negatives.items[i][0]]["id"]
+        for a, name in zip(ATTRIBUTES, looks, strict=True):
+            which = [j for j, x in enumerate(differs[video]) if x == a]
+            masks = clips["negative"]["masks"][which]
+            part = token_coverage(masks, tuple(logits.shape[-2:]))[clip["frame_valid"]]
+            tokens[name].append(logits[part >= 0.5])
     every = [x for v in boxes.values() for x in v]
     figures = {
         "slot_links": {
@@ -388,7 +411,13 @@ def main() -> None:
     meta = provenance(vars(args), torch_threads=1)
     figures = {
         **tracks(args.root, args.split, args.predictions),
-        **model_figures(args.checkpoint, role_data(args.root, args.frames, args.split, args.cache)),
+        **model_figures(
+            args.checkpoint,
+            role_data(args.root, args.frames, args.split, args.cache),
+            look_alike_attributes(
+                json.loads((args.root / "annotations" / f"{args.split}_all.json").read_text())
+            ),
+        ),
     }
     print(json.dumps(figures, indent=1))
     write_json(args.out, {"meta": finish(meta), **figures}, indent=1)

@@ -131,3 +131,19 @@ def test_objects_under_names_the_first_object_holding_each_centre():
     under = ap_breakdown.objects_under(centres, objects)
     assert under.tolist() == [[0, 0, 1, -1, -1]]  # the last one clamped to row 3, column 0
     assert ap_breakdown.objects_under(centres, objects[:0]).tolist() == [[-1] * 5]
+
+
+def test_look_alike_attributes_names_what_each_look_alike_changes_in_file_order():
+    hat = {"shape": "hat", "pattern": "dots", "colour": "teal"}
+    every = {
+        "videos": [{"id": 1}, {"id": 2}],
+        "annotations": [
+            {"video_id": 1, "role": "negative", "product": {**hat, "colour": "red"}},
+            {"video_id": 1, "role": "target", "product": hat},
+            {"video_id": 1, "role": "clutter", "product": {**hat, "shape": "mug"}},
+            {"video_id": 1, "role": "negative", "product": {**hat, "shape": "bag"}},
+            {"video_id": 1, "role": "negative", "product": {**hat, "pattern": "plain"}},
+            {"video_id": 2, "role": "target", "product": hat},
+        ],
+    }
+    assert ap_breakdown.look_alike_attributes(every) == {1: ["colour", "shape", "pattern"], 2: []}
