@@ -6,11 +6,12 @@ import torch
 import torch.nn.functional as F
 
 from vois_cli.config import preset
+from vois_cli.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vois_cli.models import build_model
 from vois_cli.models.criterion import SetCriterion, token_coverage
 from vois_cli.models.dot_mask_head import WINDOW_MARGIN
 from vois_cli.models.mask_head import box_windows
-from vois_cli.models.similarity import TargetSimilarity
+from vois_cli.models.similarity import TargetSimilarity, colour_backprojection
 
 TINY_PLAIN = {"similarity_stages": (), "memory_stride": 32, "loss_target_map": 0.0}
 
@@ -72,6 +73,60 @@ def test_mask_similarity_gives_each_stages_map_to_the_mask_head():
     assert not torch.allclose(masks, flipped)
     off = build_model(preset("tiny", model={**model, "mask_similarity": False}).model)[0]
     assert [lateral.in_channels for lateral in off.mask_head.lateral][1:] == [4 * c, 2 * c, c]
+
+
+def _normalised(rgb: torch.Tensor) -> torch.Tensor:
+    """(..., 3, H, W) in 0-255 -> ImageNet-normalised, as the model's inputs."""
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1) * 255
+    return (rgb - mean) / (torch.tensor(IMAGENET_STD).view(3, 1, 1) * 255)
+
+
+def _painted(height: int, width: int, *regions: tuple[slice, tuple[int, int, int]]) -> torch.Tensor:
+    """A white (3, H, W) image with each (column slice, colour) region painted."""
+    image = torch.full((3, height, width), 255.0)
+    for columns, colour in regions:
+        image[:, :, columns] = torch.tensor(colour, dtype=torch.float32).view(3, 1, 1)
+    return image
+
+
+def test_colour_backprojection_is_each_pixels_colour_share_of_the_target_product():
+    red, dark_red, blue, cream = (205, 35, 45), (200, 40, 40), (35, 75, 200), (250, 245, 235)
+    # a product of 3 red columns and 1 blue on a white photo (white and cream are not counted)
+    target = _painted(4, 8, (slice(0, 3), red), (slice(3, 4), blue), (slice(7, 8), cream))
+    video = _painted(2, 5, (slice(0, 1), dark_red), (slice(1, 2), blue), (slice(2, 3), cream))
+    video[:, :, 3] = torch.tensor((35, 150, 60), dtype=torch.float32).view(3, 1)  # green
+    out = colour_backprojection(_normalised(video)[None, None], _normalised(target)[None])
+    assert out.shape == (1, 1, 2, 5)
+    # red's bin holds the most product pixels (1), blue a third of that; the rest none
+    expected = torch.tensor([1.0, 1 / 3, 0.0, 0.0, 0.0])
+    assert torch.allclose(out[0, 0], expected.expand(2, 5))
+    blank = colour_backprojection(
+        _normalised(video)[None, None], _normalised(target * 0 + 255)[None]
+    )
+    assert not blank.any()  # an all-white target matches nothing
+
+
+def test_colour_similarity_adds_a_channel_to_every_similarity_map():
+    model = {"similarity_stages": (1, 2, 3), "mask_similarity": True, "colour_similarity": True}
+    cfg = preset("tiny", model=model).model
+    torch.manual_seed(0)
+    net = build_model(cfg)[0].eval()
+    c = cfg.embed_dim
+    widths = [lateral.in_channels for lateral in net.mask_head.lateral]
+    assert widths == [cfg.hidden_dim, 4 * c + 3, 2 * c + 3, c + 3]
+    video = _normalised(torch.rand(1, 8, 3, 64, 96) * 255)
+    target = _normalised(_painted(64, 64, (slice(10, 40), (205, 35, 45))))[None]
+    with torch.no_grad():
+        maps = net.backbone(video, target)["similarity"]
+    assert {s: m.shape[-1] for s, m in maps.items()} == {1: 3, 2: 3, 3: 3}
+    pixels = colour_backprojection(video, target)
+    assert torch.allclose(maps[3][..., 2], F.adaptive_avg_pool2d(pixels, (4, 6)))
+    off = build_model(preset("tiny", model={**model, "colour_similarity": False}).model)[0]
+    assert [lateral.in_channels for lateral in off.mask_head.lateral][1:] == [
+        4 * c + 2,
+        2 * c + 2,
+        c + 2,
+    ]
 
 
 def test_token_coverage_is_the_covered_fraction_of_each_token():

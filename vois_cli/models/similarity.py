@@ -7,6 +7,11 @@ and OWL-ViT compare explicitly instead. Here each stage's video tokens and targe
 projected to a small metric space; the cosine of a video token with its best-matching target
 token, and with the mean of its k best, are two channels that say "the target is here" and
 can also say "nothing here matches".
+
+`colour_backprojection` adds a comparison that needs no learning: Swain & Ballard's colour
+histogram back-projection (1991; CamShift's cue). The target photo's product pixels (those
+not white) make a coarse RGB histogram, and every video pixel gets its colour bin's share
+relative to the product's main colour: about 1 on the target's colours, 0 on others.
 """
 
 from __future__ import annotations
@@ -15,12 +20,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vois_cli.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
 TOP_FRACTION = 0.125  # the second channel averages the best eighth of the target's tokens
 CHANNELS = 2  # max and top-k mean
 # the target's token map is average-pooled to at most this many tokens a side: at stride 4
 # (stage 1) a 128-px target has 32 x 32 tokens, and comparing every video token with all of
 # them took three times the model's training step
 MAX_TARGET_SIDE = 16
+WHITE = 230  # a target pixel with every channel at or above this is the photo's background
+LEVELS = 4  # colour histogram bins per RGB channel
 
 
 class TargetSimilarity(nn.Module):
@@ -44,3 +53,26 @@ class TargetSimilarity(nn.Module):
         top = max(1, round(TOP_FRACTION * cos.shape[-1]))
         best = cos.topk(top, dim=-1).values
         return torch.stack([best[..., 0], best.mean(-1)], -1).view(*x.shape[:4], CHANNELS)
+
+
+def colour_backprojection(video: Tensor, target: Tensor) -> Tensor:
+    """video (B, T, 3, H, W), target (B, 3, h, w), both ImageNet-normalised -> (B, T, H, W):
+    each video pixel's colour bin count among the target's product pixels, over the largest
+    bin's count (0 everywhere for a target without product pixels)."""
+    mean = torch.tensor(IMAGENET_MEAN, device=video.device).view(3, 1, 1) * 255
+    std = torch.tensor(IMAGENET_STD, device=video.device).view(3, 1, 1) * 255
+
+    def rgb(x: Tensor) -> Tensor:
+        return x.float() * std + mean
+
+    def bins(x: Tensor) -> Tensor:  # (..., 3, H, W) in 0-255 -> (..., H, W) bin index
+        q = (x * (LEVELS / 256)).floor().clamp(0, LEVELS - 1).long()
+        return (q[..., 0, :, :] * LEVELS + q[..., 1, :, :]) * LEVELS + q[..., 2, :, :]
+
+    image = rgb(target)
+    product = (image < WHITE).any(1).flatten(1).float()  # (B, h·w)
+    hist = torch.zeros(len(target), LEVELS**3, device=video.device)
+    hist.scatter_add_(1, bins(image).flatten(1), product)
+    hist = hist / hist.amax(1, keepdim=True).clamp(min=1)
+    pixels = bins(rgb(video))  # (B, T, H, W)
+    return hist.gather(1, pixels.flatten(1)).view(pixels.shape)
