@@ -53,6 +53,14 @@ def test_a_saved_checkpoint_loads_with_weights_only_and_keeps_every_field(tmp_pa
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left behind
 
 
+def test_the_same_state_saves_to_the_same_bytes(tmp_path):
+    # dvc.lock records each checkpoint's md5: a rerun that trains the same weights matches it
+    state = {"config": preset("tiny").to_dict(), "model": {"w": torch.arange(6.0)}}
+    save_checkpoint(tmp_path / "a.pt", **state)
+    save_checkpoint(tmp_path / "b.pt", **state)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+
+
 def test_rng_states_round_trip_through_a_checkpoint(tmp_path):
     random.seed(1), np.random.seed(2), torch.manual_seed(3)
     _draws()

@@ -54,7 +54,7 @@ def test_large_target_maps_are_pooled_before_the_comparison():
 
 
 def test_mask_similarity_gives_each_stages_map_to_the_mask_head():
-    model = {"similarity_stages": (1, 2, 3), "mask_similarity": True}
+    model = {"similarity_stages": (1, 2, 3), "mask_similarity": True, "colour_similarity": False}
     cfg = preset("tiny", model=model).model
     torch.manual_seed(0)
     net = build_model(cfg)[0].eval()
@@ -166,7 +166,8 @@ def test_memory_grid_follows_memory_stride(stride):
 
 
 def test_the_target_changes_the_similarity_and_the_memory():
-    cfg = preset("tiny", model={"memory_stride": 16, "similarity_stages": (2, 3)}).model
+    model = {"memory_stride": 16, "similarity_stages": (2, 3), "colour_similarity": False}
+    cfg = preset("tiny", model=model).model
     torch.manual_seed(0)
     model = build_model(cfg)[0].eval()
     video = torch.randn(1, 8, 3, 64, 96)

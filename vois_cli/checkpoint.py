@@ -72,8 +72,10 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 def save_checkpoint(path: str | Path, **state: Any) -> None:
     """Write `state` (see the module table) under the format header, atomically."""
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
+    # through a file object: given a path, torch names the archive's folder after the file,
+    # here a random temp name, and the same state would not save to the same bytes
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save({"format": FORMAT, "version": VERSION, **state}, f)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
