@@ -53,15 +53,16 @@ def test_large_target_maps_are_pooled_before_the_comparison():
         assert torch.allclose(sim(x, g), sim(x, pooled), atol=1e-6)
 
 
-def test_mask_similarity_gives_each_stages_map_to_the_mask_head():
-    model = {"similarity_stages": (1, 2, 3), "mask_similarity": True, "colour_similarity": False}
+@pytest.mark.parametrize("colour, maps", [(False, 2), (True, 3)])
+def test_mask_similarity_gives_each_stages_map_to_the_mask_head(colour, maps):
+    model = {"similarity_stages": (1, 2, 3), "mask_similarity": True, "colour_similarity": colour}
     cfg = preset("tiny", model=model).model
     torch.manual_seed(0)
     net = build_model(cfg)[0].eval()
     c = cfg.embed_dim
-    # the FPN's laterals read E, then f3, f2, f1, each with its stage's 2 similarity channels
+    # the FPN's laterals read E, then f3, f2, f1, each with its stage's similarity channels
     widths = [lateral.in_channels for lateral in net.mask_head.lateral]
-    assert widths == [cfg.hidden_dim, 4 * c + 2, 2 * c + 2, c + 2]
+    assert widths == [cfg.hidden_dim, 4 * c + maps, 2 * c + maps, c + maps]
     video, target = torch.randn(1, 8, 3, 64, 96), torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         masks = net(video, target)["pred_masks"]
@@ -106,14 +107,9 @@ def test_colour_backprojection_is_each_pixels_colour_share_of_the_target_product
     assert not blank.any()  # an all-white target matches nothing
 
 
-def test_colour_similarity_adds_a_channel_to_every_similarity_map():
-    model = {"similarity_stages": (1, 2, 3), "mask_similarity": True, "colour_similarity": True}
-    cfg = preset("tiny", model=model).model
+def test_colour_similarity_adds_the_token_averaged_backprojection_to_every_map():
     torch.manual_seed(0)
-    net = build_model(cfg)[0].eval()
-    c = cfg.embed_dim
-    widths = [lateral.in_channels for lateral in net.mask_head.lateral]
-    assert widths == [cfg.hidden_dim, 4 * c + 3, 2 * c + 3, c + 3]
+    net = build_model(preset("tiny", model={"colour_similarity": True}).model)[0].eval()
     video = _normalised(torch.rand(1, 8, 3, 64, 96) * 255)
     target = _normalised(_painted(64, 64, (slice(10, 40), (205, 35, 45))))[None]
     with torch.no_grad():
@@ -121,12 +117,6 @@ def test_colour_similarity_adds_a_channel_to_every_similarity_map():
     assert {s: m.shape[-1] for s, m in maps.items()} == {1: 3, 2: 3, 3: 3}
     pixels = colour_backprojection(video, target)
     assert torch.allclose(maps[3][..., 2], F.adaptive_avg_pool2d(pixels, (4, 6)))
-    off = build_model(preset("tiny", model={**model, "colour_similarity": False}).model)[0]
-    assert [lateral.in_channels for lateral in off.mask_head.lateral][1:] == [
-        4 * c + 2,
-        2 * c + 2,
-        c + 2,
-    ]
 
 
 def test_token_coverage_is_the_covered_fraction_of_each_token():
