@@ -14,7 +14,7 @@ from PIL import Image
 from vois_cli.config import preset
 from vois_cli.data.dataset import ClipDataset
 from vois_cli.data.preprocess import preprocess
-from vois_cli.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from vois_cli.data.transforms import IMAGENET_MEAN, IMAGENET_STD, augment_clip
 from vois_cli.data.ytvis import encode_rle
 
 CONFIG = preset("tiny", model={"num_frames": 4, "short_edge": 32, "max_long_edge": 48}).model
@@ -86,6 +86,17 @@ def test_sample_contract_and_clip_sampling(artifact):
     assert short["video_id"] == 2 and short["frame_index"].tolist() == [0, 1, 0, 1]
     assert short["frame_valid"].tolist() == [True, True, False, False]
     assert torch.equal(short["video"][0], short["video"][2])  # cyclic repeat
+
+
+@pytest.mark.parametrize("augmented", [True, False])
+def test_a_clip_without_objects_keeps_its_frames_and_no_masks(augmented):
+    rng = np.random.default_rng(0) if augmented else None
+    clip = augment_clip(
+        np.zeros((4, 40, 60, 3), np.uint8), np.zeros((0, 4, 40, 60), bool), 32, 48, rng
+    )
+    h, w = clip["video"].shape[-2:]
+    assert clip["masks"].shape == (0, 4, h, w) and clip["boxes"].shape == (0, 4, 4)
+    assert clip["present"].shape == (0, 4)
 
 
 def test_evaluation_mode_is_unaugmented_and_in_order(artifact):

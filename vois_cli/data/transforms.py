@@ -96,6 +96,8 @@ def to_model_input(images: np.ndarray, size: tuple[int, int], geometry: Geometry
 def resize_masks(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """bool (..., H, W) -> bool (..., h, w), nearest neighbour (pixel centres)."""
     lead = masks.shape[:-2]
+    if masks.size == 0:  # no objects: interpolate refuses a tensor without channels
+        return np.zeros((*lead, *size), bool)
     x = torch.from_numpy(np.ascontiguousarray(masks)).reshape(1, -1, *masks.shape[-2:])
     x = F.interpolate(x.to(torch.uint8), size=size, mode="nearest-exact")
     return x.reshape(*lead, *size).bool().numpy()
