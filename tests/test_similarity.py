@@ -11,7 +11,12 @@ from vois_cli.models import build_model
 from vois_cli.models.criterion import SetCriterion, token_coverage
 from vois_cli.models.dot_mask_head import WINDOW_MARGIN
 from vois_cli.models.mask_head import box_windows
-from vois_cli.models.similarity import TargetSimilarity, colour_backprojection
+from vois_cli.models.similarity import (
+    TargetSimilarity,
+    colour_backprojection,
+    colour_mix,
+    photo_background,
+)
 
 TINY_PLAIN = {"similarity_stages": (), "memory_stride": 32, "loss_target_map": 0.0}
 
@@ -53,9 +58,16 @@ def test_large_target_maps_are_pooled_before_the_comparison():
         assert torch.allclose(sim(x, g), sim(x, pooled), atol=1e-6)
 
 
-@pytest.mark.parametrize("colour, maps", [(False, 2), (True, 3)])
-def test_mask_similarity_gives_each_stages_map_to_the_mask_head(colour, maps):
-    model = {"similarity_stages": (1, 2, 3), "mask_similarity": True, "colour_similarity": colour}
+@pytest.mark.parametrize(
+    "colour, mix, maps", [(False, False, 2), (True, False, 3), (True, True, 4)]
+)
+def test_mask_similarity_gives_each_stages_map_to_the_mask_head(colour, mix, maps):
+    model = {
+        "similarity_stages": (1, 2, 3),
+        "mask_similarity": True,
+        "colour_similarity": colour,
+        "colour_mix": mix,
+    }
     cfg = preset("tiny", model=model).model
     torch.manual_seed(0)
     net = build_model(cfg)[0].eval()
@@ -107,16 +119,39 @@ def test_colour_backprojection_is_each_pixels_colour_share_of_the_target_product
     assert not blank.any()  # an all-white target matches nothing
 
 
-def test_colour_similarity_adds_the_token_averaged_backprojection_to_every_map():
+def test_the_photos_background_is_the_white_connected_to_its_border():
+    image = _painted(6, 8, (slice(2, 6), (205, 35, 45)))
+    image[:, 2:4, 3:5] = torch.tensor((250.0, 245, 235)).view(3, 1, 1)  # a cream patch inside
+    background = photo_background(image[None])[0]
+    assert background[:, :2].all() and background[:, 6:].all()
+    assert not background[:, 2:6].any()  # the cream patch belongs to the product
+
+
+def test_colour_mix_is_the_histogram_intersection_over_each_window():
+    red, blue, green = (205, 35, 45), (35, 75, 200), (35, 150, 60)
+    # the product is half red, half blue; a 20-px video is one window around its centre cell
+    target = _normalised(_painted(8, 12, (slice(2, 6), red), (slice(6, 10), blue)))[None]
+    halves = _painted(20, 20, (slice(0, 10), red), (slice(10, 20), blue))
+    for video, expected in ((halves, 1.0), (_painted(20, 20, (slice(0, 20), red)), 0.5)):
+        out = colour_mix(_normalised(video)[None, None], target)
+        assert out.shape == (1, 1, 5, 5)
+        assert out[0, 0, 2, 2].item() == pytest.approx(expected)
+    green_video = _normalised(_painted(20, 20, (slice(0, 20), green)))[None, None]
+    assert not colour_mix(green_video, target).any()
+
+
+def test_colour_channels_add_the_token_averaged_maps_to_every_map():
     torch.manual_seed(0)
-    net = build_model(preset("tiny", model={"colour_similarity": True}).model)[0].eval()
+    cfg = preset("tiny", model={"colour_similarity": True, "colour_mix": True}).model
+    net = build_model(cfg)[0].eval()
     video = _normalised(torch.rand(1, 8, 3, 64, 96) * 255)
     target = _normalised(_painted(64, 64, (slice(10, 40), (205, 35, 45))))[None]
     with torch.no_grad():
         maps = net.backbone(video, target)["similarity"]
-    assert {s: m.shape[-1] for s, m in maps.items()} == {1: 3, 2: 3, 3: 3}
+    assert {s: m.shape[-1] for s, m in maps.items()} == {1: 4, 2: 4, 3: 4}
     pixels = colour_backprojection(video, target)
     assert torch.allclose(maps[3][..., 2], F.adaptive_avg_pool2d(pixels, (4, 6)))
+    assert torch.allclose(maps[1][..., 3], colour_mix(video, target))
 
 
 def test_token_coverage_is_the_covered_fraction_of_each_token():
@@ -156,7 +191,8 @@ def test_memory_grid_follows_memory_stride(stride):
 
 
 def test_the_target_changes_the_similarity_and_the_memory():
-    model = {"memory_stride": 16, "similarity_stages": (2, 3), "colour_similarity": False}
+    model = {"memory_stride": 16, "similarity_stages": (2, 3), "colour_similarity": False,
+             "colour_mix": False}  # fmt: skip
     cfg = preset("tiny", model=model).model
     torch.manual_seed(0)
     model = build_model(cfg)[0].eval()

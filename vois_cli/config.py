@@ -40,6 +40,10 @@ class ModelConfig:
     # colour the target's product has (histogram back-projection; a deviation: the learned
     # maps barely separate the target from look-alikes in another colour; training-notes)
     colour_similarity: bool = False
+    # True: each similarity map gains a channel more, the intersection of the target product's
+    # colour histogram with that of the 20-px window around each position: a striped product
+    # and a plain one in the same colours differ in it (a deviation; training-notes)
+    colour_mix: bool = False
     # True: each similarity map also joins the mask head's input at its own stride (f1-f3 carry
     # its channels), so that a mask can say "the target here", not only "a product here" (a
     # deviation, on in `tiny`: it needs the stride-4 map of stage 1 to help; training-notes)
@@ -218,12 +222,12 @@ PRESETS: dict[str, Config] = {
     # (docs/design.md#library-traps). Deviations from the paper, each measured by the
     # learning ladder (docs/training-notes.md): a 128-px input with a stride-16 memory so
     # that objects span several tokens; target-similarity maps at stages 1-3, each with the
-    # target's colour histogram back-projected, with a dense target-map loss, each map also
-    # read by the mask head at its own stride; two-stage
-    # queries; CondInst masks cut to each proposal's box at inference only (that box read
-    # from the uncut mask), with the mask terms weighted as Mask2Former (5) and a one-to-many
-    # mask loss on every placed product; learned query contents; slots carried from frame to
-    # frame at inference
+    # target's colours compared without learning (histogram back-projection and each
+    # window's colour mix), with a dense target-map loss, each map also read by the mask head
+    # at its own stride; two-stage queries; CondInst masks cut to each proposal's box at
+    # inference only (that box read from the uncut mask), with the mask terms weighted as
+    # Mask2Former (5) and a one-to-many mask loss on every placed product; learned query
+    # contents; slots carried from frame to frame at inference
     "tiny": Config(
         model=ModelConfig(
             preset="tiny",
@@ -235,6 +239,7 @@ PRESETS: dict[str, Config] = {
             drop_path=0.0,
             similarity_stages=(1, 2, 3),
             colour_similarity=True,
+            colour_mix=True,
             mask_similarity=True,
             memory_stride=16,
             hidden_dim=64,

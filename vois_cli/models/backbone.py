@@ -27,7 +27,7 @@ from torchvision.models.video.swin_transformer import SwinTransformer3d
 
 from vois_cli.config import ModelConfig
 from vois_cli.models.cross_block import CrossBlock
-from vois_cli.models.similarity import TargetSimilarity, colour_backprojection
+from vois_cli.models.similarity import TargetSimilarity, colour_backprojection, colour_mix
 
 PATCH = 4  # spatial patch of both paths (paper §5.1); the video path's temporal patch is 1
 NUM_STAGES = 4  # f1, f2, f3 go to the mask head, f4 to the decoder
@@ -85,7 +85,7 @@ class DualPathSwin(nn.Module):
 
         stages = sorted(set(cfg.cross_stages)) if cfg.use_target else []
         compared = sorted(set(cfg.similarity_stages)) if stages else []
-        self.colour_similarity = cfg.colour_similarity
+        self.colour_similarity, self.colour_mix = cfg.colour_similarity, cfg.colour_mix
         self.similarity = nn.ModuleDict(
             {str(s): TargetSimilarity(channels[s - 1], cfg.similarity_dim) for s in compared}
         )
@@ -142,8 +142,8 @@ class DualPathSwin(nn.Module):
 
         `features`: [f1, f2, f3], f_s (B, T, ceil(H/2^(s+1)), ceil(W/2^(s+1)), C*2^(s-1));
         `memory`: f4 (B, T, ceil(H/32), ceil(W/32), 8C). All channels-last, after LayerNorm.
-        `similarity`: {stage s: its (B, T, h_s, w_s, 2) map, 3 with `colour_similarity`} for the
-        similarity stages.
+        `similarity`: {stage s: its (B, T, h_s, w_s, 2) map, a channel more with each of
+        `colour_similarity` and `colour_mix`} for the similarity stages.
         """
         h, w = video.shape[-2:]
         hp = padded_side(h, self.video_window[1], NUM_STAGES)
@@ -161,8 +161,11 @@ class DualPathSwin(nn.Module):
             image_sizes = stage_sizes(hi, wi, image_stages)
 
         taps, similarity = [], {}
-        compare_colour = self.colour_similarity and len(self.similarity) > 0
-        colour = colour_backprojection(video, target) if compare_colour else None
+        colour = []  # unlearned colour maps, (B, T, H', W') each
+        if self.similarity and self.colour_similarity:
+            colour.append(colour_backprojection(video, target))
+        if self.similarity and self.colour_mix:
+            colour.append(colour_mix(video, target))
         for s, (hs, ws) in enumerate(stage_sizes(h, w, NUM_STAGES)):
             x = self._run(self._video_stage(s), x)  # (B, T, h_s', w_s', C_s), padded
             if g is not None and s < len(self.image_path.layers):
@@ -173,8 +176,8 @@ class DualPathSwin(nn.Module):
                 tap = self.video_norms[s](x[:, :, :hs, :ws])
                 g_s = self.image_norms_compared[key](g[:, :gh, :gw])
                 similarity[s + 1] = self.similarity[key](tap, g_s)
-                if colour is not None:  # the pixels' colour match, averaged over each token
-                    pooled = F.adaptive_avg_pool2d(colour, (hs, ws))[..., None].to(tap.dtype)
+                for c in colour:  # the colour match, averaged over each token
+                    pooled = F.adaptive_avg_pool2d(c, (hs, ws))[..., None].to(tap.dtype)
                     similarity[s + 1] = torch.cat([similarity[s + 1], pooled], -1)
             if key in self.cross_blocks:
                 gh, gw = image_sizes[s]

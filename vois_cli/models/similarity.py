@@ -9,9 +9,13 @@ token, and with the mean of its k best, are two channels that say "the target is
 can also say "nothing here matches".
 
 `colour_backprojection` adds a comparison that needs no learning: Swain & Ballard's colour
-histogram back-projection (1991; CamShift's cue). The target photo's product pixels (those
-not white) make a coarse RGB histogram, and every video pixel gets its colour bin's share
-relative to the product's main colour: about 1 on the target's colours, 0 on others.
+histogram back-projection (1991; CamShift's cue). The target photo's product pixels (all but
+the white background connected to the photo's border) make a coarse RGB histogram, and every
+video pixel gets its colour bin's share relative to the product's main colour: about 1 on the
+target's colours, 0 on others. It cannot tell a striped product from a plain one in the same
+colours; `colour_mix` can: Swain & Ballard's histogram intersection of the target's colour
+histogram with that of the video's window around each position, 1 where the window holds
+the product's colours in the product's proportions.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ CHANNELS = 2  # max and top-k mean
 MAX_TARGET_SIDE = 16
 WHITE = 230  # a target pixel with every channel at or above this is the photo's background
 LEVELS = 4  # colour histogram bins per RGB channel
+MIX_CELL = 4  # `colour_mix` is computed at stride 4 ...
+MIX_WINDOW = 5  # ... over windows of 5 x 5 cells (20 px, about a pattern's period on an object)
 
 
 class TargetSimilarity(nn.Module):
@@ -59,20 +65,66 @@ def colour_backprojection(video: Tensor, target: Tensor) -> Tensor:
     """video (B, T, 3, H, W), target (B, 3, h, w), both ImageNet-normalised -> (B, T, H, W):
     each video pixel's colour bin count among the target's product pixels, over the largest
     bin's count (0 everywhere for a target without product pixels)."""
-    mean = torch.tensor(IMAGENET_MEAN, device=video.device).view(3, 1, 1) * 255
-    std = torch.tensor(IMAGENET_STD, device=video.device).view(3, 1, 1) * 255
-
-    def rgb(x: Tensor) -> Tensor:
-        return x.float() * std + mean
-
-    def bins(x: Tensor) -> Tensor:  # (..., 3, H, W) in 0-255 -> (..., H, W) bin index
-        q = (x * (LEVELS / 256)).floor().clamp(0, LEVELS - 1).long()
-        return (q[..., 0, :, :] * LEVELS + q[..., 1, :, :]) * LEVELS + q[..., 2, :, :]
-
-    image = rgb(target)
-    product = (image < WHITE).any(1).flatten(1).float()  # (B, h·w)
-    hist = torch.zeros(len(target), LEVELS**3, device=video.device)
-    hist.scatter_add_(1, bins(image).flatten(1), product)
+    hist = _product_histogram(target)
     hist = hist / hist.amax(1, keepdim=True).clamp(min=1)
-    pixels = bins(rgb(video))  # (B, T, H, W)
+    pixels = _bins(_rgb(video))  # (B, T, H, W)
     return hist.gather(1, pixels.flatten(1)).view(pixels.shape)
+
+
+def colour_mix(video: Tensor, target: Tensor) -> Tensor:
+    """video (B, T, 3, H, W), target (B, 3, h, w), both ImageNet-normalised -> (B, T,
+    ceil(H/4), ceil(W/4)): Σ_bin min(window share, product share), the intersection of the
+    colour histogram of the MIX_WINDOW-cell window around each stride-4 cell with that of the
+    target's product pixels (0 for a target without product pixels)."""
+    product = _product_histogram(target)
+    product = product / product.sum(1, keepdim=True).clamp(min=1)  # (B, bins)
+    b, t, _, h, w = video.shape
+    ch, cw = -(-h // MIX_CELL), -(-w // MIX_CELL)
+    pixels = _bins(_rgb(video)).flatten(0, 1)  # (B·T, H, W)
+    cells = (torch.arange(h, device=video.device) // MIX_CELL)[:, None] * cw + (
+        torch.arange(w, device=video.device) // MIX_CELL
+    )  # (H, W): each pixel's stride-4 cell
+    index = (pixels * (ch * cw) + cells).flatten(1)  # (B·T, H·W) into (bins, cells)
+    counts = torch.zeros(b * t, LEVELS**3 * ch * cw, device=video.device)
+    counts.scatter_add_(1, index, torch.ones_like(index, dtype=counts.dtype))
+    counts = counts.view(b * t, LEVELS**3, ch, cw)
+    window = F.avg_pool2d(counts, MIX_WINDOW, 1, MIX_WINDOW // 2, count_include_pad=False)
+    window = window / window.sum(1, keepdim=True).clamp(min=1e-6)  # shares in each window
+    share = product.repeat_interleave(t, 0)[..., None, None]
+    return torch.minimum(window, share).sum(1).view(b, t, ch, cw)
+
+
+def _rgb(x: Tensor) -> Tensor:
+    """ImageNet-normalised (..., 3, H, W) -> 0-255."""
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(3, 1, 1) * 255
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1) * 255
+    return x.float() * std + mean
+
+
+def _bins(x: Tensor) -> Tensor:
+    """(..., 3, H, W) in 0-255 -> (..., H, W) colour bin index."""
+    q = (x * (LEVELS / 256)).floor().clamp(0, LEVELS - 1).long()
+    return (q[..., 0, :, :] * LEVELS + q[..., 1, :, :]) * LEVELS + q[..., 2, :, :]
+
+
+def _product_histogram(target: Tensor) -> Tensor:
+    """target (B, 3, h, w) ImageNet-normalised -> (B, bins) colour counts of its product pixels."""
+    image = _rgb(target)
+    product = ~photo_background(image)
+    hist = torch.zeros(len(target), LEVELS**3, device=target.device)
+    hist.scatter_add_(1, _bins(image).flatten(1), product.flatten(1).float())
+    return hist
+
+
+def photo_background(image: Tensor) -> Tensor:
+    """image (B, 3, h, w) in 0-255 -> bool (B, h, w): the white pixels (every channel at or
+    above WHITE) 8-connected to the border; a white-ish pattern inside the product is kept."""
+    white = (image >= WHITE).all(1, keepdim=True).float()
+    border = torch.ones_like(white)
+    border[..., 1:-1, 1:-1] = 0
+    background = border * white
+    while True:
+        grown = F.max_pool2d(background, 3, 1, 1) * white
+        if torch.equal(grown, background):
+            return background[:, 0].bool()
+        background = grown

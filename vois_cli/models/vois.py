@@ -47,7 +47,8 @@ class VOIS(nn.Module):
         if cfg.memory_stride not in (16, 32):
             raise ValueError(f"memory_stride is 16 or 32, got {cfg.memory_stride}")
         stages = {int(s) for s in getattr(backbone, "similarity", {})}  # similarity maps
-        compared = len(stages) * (SIMILARITY_CHANNELS + cfg.colour_similarity)
+        map_channels = SIMILARITY_CHANNELS + cfg.colour_similarity + cfg.colour_mix  # each map
+        compared = len(stages) * map_channels
         coarse = backbone.memory_channels + (compared if cfg.memory_stride == 32 else 0)
         self.neck = nn.Linear(coarse, d)
         self.neck_fine = (
@@ -73,9 +74,7 @@ class VOIS(nn.Module):
         # with mask_similarity, f_s carries stage s's similarity map into the mask head
         self.mask_similarity = cfg.mask_similarity and bool(stages)
         mask_channels = [
-            c
-            + (SIMILARITY_CHANNELS + cfg.colour_similarity)
-            * (self.mask_similarity and s + 1 in stages)
+            c + map_channels * (self.mask_similarity and s + 1 in stages)
             for s, c in enumerate(backbone.feature_channels)
         ]
         self.mask_head = MASK_HEADS[cfg.mask_head](cfg, mask_channels)
