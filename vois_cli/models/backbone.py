@@ -27,7 +27,7 @@ from torchvision.models.video.swin_transformer import SwinTransformer3d
 
 from vois_cli.config import ModelConfig
 from vois_cli.models.cross_block import CrossBlock
-from vois_cli.models.similarity import TargetSimilarity, colour_backprojection, colour_mix
+from vois_cli.models.similarity import TargetSimilarity, colour_maps
 
 PATCH = 4  # spatial patch of both paths (paper §5.1); the video path's temporal patch is 1
 NUM_STAGES = 4  # f1, f2, f3 go to the mask head, f4 to the decoder
@@ -161,11 +161,12 @@ class DualPathSwin(nn.Module):
             image_sizes = stage_sizes(hi, wi, image_stages)
 
         taps, similarity = [], {}
-        colour = []  # unlearned colour maps, (B, T, H', W') each
-        if self.similarity and self.colour_similarity:
-            colour.append(colour_backprojection(video, target))
-        if self.similarity and self.colour_mix:
-            colour.append(colour_mix(video, target))
+        compare_colour = self.similarity and (self.colour_similarity or self.colour_mix)
+        colour = (  # unlearned colour maps, (B, T, H', W') each
+            colour_maps(video, target, self.colour_similarity, self.colour_mix)
+            if compare_colour
+            else []
+        )
         for s, (hs, ws) in enumerate(stage_sizes(h, w, NUM_STAGES)):
             x = self._run(self._video_stage(s), x)  # (B, T, h_s', w_s', C_s), padded
             if g is not None and s < len(self.image_path.layers):

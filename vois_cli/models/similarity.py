@@ -61,13 +61,23 @@ class TargetSimilarity(nn.Module):
         return torch.stack([best[..., 0], best.mean(-1)], -1).view(*x.shape[:4], CHANNELS)
 
 
+def colour_maps(video: Tensor, target: Tensor, backprojection: bool, mix: bool) -> list[Tensor]:
+    """The chosen unlearned maps, `colour_backprojection` then `colour_mix`, from one binning
+    of the video and one histogram of the target."""
+    pixels, hist = _bins(_rgb(video)), _product_histogram(target)
+    return [f(pixels, hist) for f, on in ((_backproject, backprojection), (_mix, mix)) if on]
+
+
 def colour_backprojection(video: Tensor, target: Tensor) -> Tensor:
     """video (B, T, 3, H, W), target (B, 3, h, w), both ImageNet-normalised -> (B, T, H, W):
     each video pixel's colour bin count among the target's product pixels, over the largest
     bin's count (0 everywhere for a target without product pixels)."""
-    hist = _product_histogram(target)
+    return _backproject(_bins(_rgb(video)), _product_histogram(target))
+
+
+def _backproject(pixels: Tensor, hist: Tensor) -> Tensor:
+    """pixels (B, T, H, W) bin indices, hist (B, bins) product counts -> (B, T, H, W)."""
     hist = hist / hist.amax(1, keepdim=True).clamp(min=1)
-    pixels = _bins(_rgb(video))  # (B, T, H, W)
     return hist.gather(1, pixels.flatten(1)).view(pixels.shape)
 
 
@@ -76,16 +86,19 @@ def colour_mix(video: Tensor, target: Tensor) -> Tensor:
     ceil(H/4), ceil(W/4)): Σ_bin min(window share, product share), the intersection of the
     colour histogram of the MIX_WINDOW-cell window around each stride-4 cell with that of the
     target's product pixels (0 for a target without product pixels)."""
-    product = _product_histogram(target)
-    product = product / product.sum(1, keepdim=True).clamp(min=1)  # (B, bins)
-    b, t, _, h, w = video.shape
+    return _mix(_bins(_rgb(video)), _product_histogram(target))
+
+
+def _mix(pixels: Tensor, hist: Tensor) -> Tensor:
+    """pixels (B, T, H, W) bin indices, hist (B, bins) product counts -> (B, T, H/4, W/4)."""
+    product = hist / hist.sum(1, keepdim=True).clamp(min=1)  # (B, bins)
+    b, t, h, w = pixels.shape
     ch, cw = -(-h // MIX_CELL), -(-w // MIX_CELL)
-    pixels = _bins(_rgb(video)).flatten(0, 1)  # (B·T, H, W)
-    cells = (torch.arange(h, device=video.device) // MIX_CELL)[:, None] * cw + (
-        torch.arange(w, device=video.device) // MIX_CELL
+    cells = (torch.arange(h, device=pixels.device) // MIX_CELL)[:, None] * cw + (
+        torch.arange(w, device=pixels.device) // MIX_CELL
     )  # (H, W): each pixel's stride-4 cell
-    index = (pixels * (ch * cw) + cells).flatten(1)  # (B·T, H·W) into (bins, cells)
-    counts = torch.zeros(b * t, LEVELS**3 * ch * cw, device=video.device)
+    index = (pixels.flatten(0, 1) * (ch * cw) + cells).flatten(1)  # (B·T, H·W) into (bins, cells)
+    counts = torch.zeros(b * t, LEVELS**3 * ch * cw, device=pixels.device)
     counts.scatter_add_(1, index, torch.ones_like(index, dtype=counts.dtype))
     counts = counts.view(b * t, LEVELS**3, ch, cw)
     window = F.avg_pool2d(counts, MIX_WINDOW, 1, MIX_WINDOW // 2, count_include_pad=False)
