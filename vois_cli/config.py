@@ -86,6 +86,10 @@ class ModelConfig:
     # of re-paired one to one with every frame's top tokens (a deviation, on in `tiny`: the
     # one-to-one pairing moves slots between objects; models/proposals.py, training-notes)
     slot_gate: float = field(default=0.0, metadata=INFERENCE)
+    # with slot_gate, the share of its last step a slot is moved on before it is carried
+    # (damped constant velocity: objects cross about a third of their size a frame; a deviation,
+    # on in `tiny` at 0.5: more targets followed through the video; training-notes)
+    slot_velocity: float = field(default=0.0, metadata=INFERENCE)
     dropout: float = 0.1
     num_queries: int = 10  # n, object proposals per frame; N = n * T queries
     num_frames: int = 36  # T
@@ -251,6 +255,7 @@ PRESETS: dict[str, Config] = {
             query_content=True,
             two_stage=True,
             slot_gate=2.5,
+            slot_velocity=0.5,
             dec_layers=2,
             dec_heads=4,
             dim_feedforward=128,

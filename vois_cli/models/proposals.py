@@ -12,7 +12,9 @@ With a `slot_gate` (at inference only) a slot is carried rather than reassigned:
 top token only within `slot_gate` cells of its own, and where none is left it follows the
 best-scored token next to its own (shared if need be). An object often holds several of
 the n best tokens, and how many changes from frame to frame; the plain one-to-one pairing
-then has to move some slot to another object whenever its object loses a token.
+then has to move some slot to another object whenever its object loses a token. With a
+`slot_velocity` v a slot is looked for at its centre moved on by v times its last step
+(a damped constant-velocity prediction, as SORT's Kalman filter makes without the filter).
 
 The token head is trained densely (CenterNet / FCOS): each present object is assigned the
 token its box centre falls in; focal loss on the scores, L1 and GIoU on assigned boxes.
@@ -35,9 +37,11 @@ OUT_OF_GATE = 1e6  # the cost of a pair beyond `slot_gate` (finite: the assignme
 class TokenProposals(nn.Module):
     """Per-token score and box over the memory E, and the top-n tokens per frame as queries."""
 
-    def __init__(self, d: int, num_queries: int, slot_gate: float = 0.0):
+    def __init__(
+        self, d: int, num_queries: int, slot_gate: float = 0.0, slot_velocity: float = 0.0
+    ):
         super().__init__()
-        self.num_queries, self.slot_gate = num_queries, slot_gate
+        self.num_queries, self.slot_gate, self.slot_velocity = num_queries, slot_gate, slot_velocity
         self.score = nn.Linear(d, 1)
         self.box = MLP(d, d, 4, 3)
 
@@ -56,7 +60,9 @@ class TokenProposals(nn.Module):
             raise ValueError(f"a {h}x{w} memory has fewer tokens than the {n} queries a frame")
         top = logits.detach().flatten(2).topk(n, dim=2).indices  # (B, T, n)
         if self.slot_gate > 0 and not self.training:
-            top = carry_slots(top, boxes.detach(), logits.detach(), self.slot_gate)
+            top = carry_slots(
+                top, boxes.detach(), logits.detach(), self.slot_gate, self.slot_velocity
+            )
         else:
             top = link_slots(top, boxes.detach().flatten(2, 3))
         top = top.flatten(1)  # (B, T·n)
@@ -101,10 +107,13 @@ def link_slots(top: Tensor, boxes: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def carry_slots(top: Tensor, boxes: Tensor, logits: Tensor, gate: float) -> Tensor:
+def carry_slots(
+    top: Tensor, boxes: Tensor, logits: Tensor, gate: float, velocity: float = 0.0
+) -> Tensor:
     """Carry each frame's slots (B, T, n top-token indices) to the next frame: Hungarian on
-    centre distance in cells over the pairs within `gate` cells; a slot left without a top
-    token takes the best-scored token among its own and the 8 around it.
+    centre distance in cells over the pairs within `gate` cells, from each slot's centre moved
+    on by `velocity` times its step from the frame before; a slot left without a top token
+    takes the best-scored token among its own and the 8 around it.
 
     boxes (B, T, h, w, 4) sigmoid cxcywh, logits (B, T, h, w)."""
     h, w = logits.shape[2:4]
@@ -117,7 +126,10 @@ def carry_slots(top: Tensor, boxes: Tensor, logits: Tensor, gate: float) -> Tens
     for b in range(top.shape[0]):
         for t in range(1, top.shape[1]):
             own = carried[b, t - 1]
-            cost = torch.cdist(centres[b, t - 1, own], centres[b, t, top[b, t]]).cpu().numpy()
+            ahead = centres[b, t - 1, own]
+            if t > 1 and velocity:
+                ahead = ahead + velocity * (ahead - centres[b, t - 2, carried[b, t - 2]])
+            cost = torch.cdist(ahead, centres[b, t, top[b, t]]).cpu().numpy()
             rows, cols = linear_sum_assignment(np.where(cost <= gate, cost, OUT_OF_GATE))
             kept = cost[rows, cols] <= gate
             k = step[b, t, own]  # the best of the 3 × 3 cells around each slot's own cell

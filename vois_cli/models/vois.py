@@ -79,7 +79,9 @@ class VOIS(nn.Module):
         ]
         self.mask_head = MASK_HEADS[cfg.mask_head](cfg, mask_channels)
         self.proposals = (
-            TokenProposals(d, cfg.num_queries, cfg.slot_gate) if cfg.two_stage else None
+            TokenProposals(d, cfg.num_queries, cfg.slot_gate, cfg.slot_velocity)
+            if cfg.two_stage
+            else None
         )
 
     def forward(self, video: Tensor, target: Tensor | None = None) -> dict:
