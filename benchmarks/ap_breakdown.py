@@ -193,9 +193,9 @@ def _summary(values: list[float]) -> dict:
     }
 
 
-def role_data(root: Path, frames: Path, split: str, cache: Path) -> dict[str, Path]:
-    """Preprocessed copies of the split holding only the objects of each role (made once)."""
-    every = json.loads((root / "annotations" / f"{split}_all.json").read_text())
+def role_data(root: Path, frames: Path, split: str, cache: Path, every: dict) -> dict[str, Path]:
+    """Preprocessed copies of the split holding only the objects of each role (made once),
+    from `every`, the split's `<split>_all.json`."""
     out = {}
     for role in ROLES:
         out[role] = cache / split / role
@@ -409,14 +409,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     meta = provenance(vars(args), torch_threads=1)
+    every = json.loads((args.root / "annotations" / f"{args.split}_all.json").read_text())
     figures = {
         **tracks(args.root, args.split, args.predictions),
         **model_figures(
             args.checkpoint,
-            role_data(args.root, args.frames, args.split, args.cache),
-            look_alike_attributes(
-                json.loads((args.root / "annotations" / f"{args.split}_all.json").read_text())
-            ),
+            role_data(args.root, args.frames, args.split, args.cache, every),
+            look_alike_attributes(every),
         ),
     }
     print(json.dumps(figures, indent=1))
