@@ -81,6 +81,10 @@ class ModelConfig:
     # frame become the queries, their boxes the references the decoder refines, and the mask
     # head gets each proposal's box as a window channel (docs/training-notes.md)
     two_stage: bool = False
+    # True: the two-stage token head's positive for an object is the token showing most of it
+    # nearest its visible mass centre, not the token its box centre falls in (a quarter of
+    # SynthLive's box centres lie on another, occluding product; a deviation)
+    token_on_mask: bool = False
     # > 0: at inference two-stage slots are carried from frame to frame (a slot takes a top token
     # within this many memory cells of its own, else follows its own object's best token) instead
     # of re-paired one to one with every frame's top tokens (a deviation, on in `tiny`: the

@@ -17,8 +17,9 @@ After `SequenceMatcher` pairs proposals with objects:
   against the fraction of the token that the relevant objects' union covers, mean over
   tokens (dense supervision of the comparison with the target).
 - two-stage token proposals (`token_*` keys): each present object is assigned the memory
-  token its box centre falls in; sigmoid focal loss on every token's score, L1 and GIoU on
-  the assigned tokens' boxes (weighted as the class and box terms).
+  token its box centre falls in (with `token_on_mask`, the token covered by it at least half,
+  or as much as any, nearest its mask's centre of mass); sigmoid focal loss on every token's
+  score, L1 and GIoU on the assigned tokens' boxes (weighted as the class and box terms).
 Box and mask terms are summed and divided by (objects × T) over the batch (at least 1;
 averaged over DDP ranks, as DETR). Class and box terms are repeated for every earlier
 decoder layer (keys suffixed `_{i}`), each with its own matching; masks use the last layer.
@@ -135,8 +136,11 @@ class SetCriterion(nn.Module):
             present = sample["present"].to(logits.device, torch.bool)  # (K, T)
             k, t = present.nonzero(as_tuple=True)
             gt_boxes = sample["boxes"].to(logits.device, torch.float32)[k, t]  # (P, 4)
-            x = (gt_boxes[:, 0] * w).long().clamp(0, w - 1)
-            y = (gt_boxes[:, 1] * h).long().clamp(0, h - 1)
+            if self.cfg.token_on_mask:
+                y, x = tokens_on_masks(sample["masks"].to(logits.device)[k, t], (h, w))
+            else:
+                x = (gt_boxes[:, 0] * w).long().clamp(0, w - 1)
+                y = (gt_boxes[:, 1] * h).long().clamp(0, h - 1)
             hit[b, t, y, x] = 1
             src.append(boxes[b, t, y, x])
             gt.append(gt_boxes)
@@ -211,6 +215,27 @@ class SetCriterion(nn.Module):
             src, gt, alpha=self.cfg.focal_alpha, gamma=self.cfg.focal_gamma, reduction="none"
         )
         return per_pixel.flatten(1).mean(1).sum(), dice_loss(src, gt)
+
+
+def tokens_on_masks(masks: Tensor, grid: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    """masks (P, H, W), each non-empty -> (y, x) token indices (P,) of an (h, w) grid tiled as
+    in `token_coverage`: among the tokens the mask covers at least half (or as much as any
+    token, if none), the one whose centre is nearest the mask's centre of mass."""
+    h, w = grid
+    cover = token_coverage(masks[None], grid)  # (P, h, w): each mask its own frame
+    sy, sx = math.ceil(masks.shape[-2] / h), math.ceil(masks.shape[-1] / w)
+    weight = masks.float()
+    area = weight.flatten(1).sum(1).clamp(min=1)
+    ys = torch.arange(masks.shape[-2], device=masks.device, dtype=torch.float32)
+    xs = torch.arange(masks.shape[-1], device=masks.device, dtype=torch.float32)
+    cy = (weight.sum(2) @ (ys + 0.5)) / area / sy  # mass centre in token units
+    cx = (weight.sum(1) @ (xs + 0.5)) / area / sx
+    ty = torch.arange(h, device=masks.device, dtype=torch.float32) + 0.5
+    tx = torch.arange(w, device=masks.device, dtype=torch.float32) + 0.5
+    dist = (ty[None, :, None] - cy[:, None, None]) ** 2 + (tx[None, None, :] - cx[:, None, None]) ** 2
+    enough = cover >= cover.flatten(1).amax(1).clamp(max=0.5)[:, None, None]
+    best = torch.where(enough, dist, torch.inf).flatten(1).argmin(1)
+    return best // w, best % w
 
 
 def token_coverage(masks: Tensor, grid: tuple[int, int]) -> Tensor:
