@@ -1,11 +1,13 @@
 """Two-stage queries: the token heads, the slot linking through a clip, the dense token loss."""
 
+import dataclasses
+
 import pytest
 import torch
 from torchvision.ops import sigmoid_focal_loss
 
 from vois_cli.config import preset
-from vois_cli.models.criterion import SetCriterion
+from vois_cli.models.criterion import SetCriterion, tokens_on_masks
 from vois_cli.models.proposals import TokenProposals, carry_slots, cell_priors, link_slots
 
 CFG = preset("tiny", model={"two_stage": True}).model
@@ -113,6 +115,35 @@ def test_each_object_trains_the_token_its_centre_falls_in():
     hit[0, 0, 0, 1] = 1
     expected = sigmoid_focal_loss(logits, hit, alpha=0.25, gamma=2.0, reduction="sum")
     assert torch.isclose(losses["loss_token_ce"], expected)
+
+
+def test_token_on_mask_trains_a_token_that_shows_the_object():
+    """An L-shaped object (an occluder covers its box's middle): its box centre's token shows
+    the occluder, so `token_on_mask` trains the token it covers nearest its mass centre."""
+    crit = SetCriterion(dataclasses.replace(CFG, token_on_mask=True))
+    mask = torch.zeros(1, 1, 16, 16, dtype=torch.bool)
+    mask[0, 0, :, :8] = True  # the left column of tokens ...
+    mask[0, 0, 8:, :] = True  # ... and the bottom row: token (0, 1) holds the box centre
+    box = torch.tensor([0.5, 0.5, 1.0, 1.0])
+    logits = torch.full((1, 1, 2, 2), -4.0)
+    boxes = torch.full((1, 1, 2, 2, 4), 0.5)
+    boxes[0, 0, 1, 0] = box
+    sample = {"boxes": box.view(1, 1, 4), "masks": mask, "present": torch.ones(1, 1).bool()}
+    out = {"token_logits": logits, "token_boxes": boxes}
+    losses = crit._token_losses(out, [sample], torch.tensor(1.0))
+    assert losses["loss_token_bbox"] == 0
+    hit = torch.zeros(1, 1, 2, 2)
+    hit[0, 0, 1, 0] = 1  # the mass centre (x 6.8, y 9.5 px) is nearest token (1, 0)'s centre
+    expected = sigmoid_focal_loss(logits, hit, alpha=0.25, gamma=2.0, reduction="sum")
+    assert torch.isclose(losses["loss_token_ce"], expected)
+
+
+def test_tokens_on_masks_falls_back_to_the_most_covered_token():
+    mask = torch.zeros(2, 16, 24, dtype=torch.bool)
+    mask[0, 9:11, 17:19] = True  # a speck inside token (1, 2)
+    mask[1, 6:10, 6:10] = True  # 4 pixels in each of 4 tokens around their corner: the first
+    y, x = tokens_on_masks(mask, (2, 3))
+    assert y.tolist() == [1, 0] and x.tolist() == [2, 0]
 
 
 def test_a_memory_smaller_than_the_queries_is_refused():

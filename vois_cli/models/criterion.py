@@ -232,7 +232,7 @@ def tokens_on_masks(masks: Tensor, grid: tuple[int, int]) -> tuple[Tensor, Tenso
     cx = (weight.sum(1) @ (xs + 0.5)) / area / sx
     ty = torch.arange(h, device=masks.device, dtype=torch.float32) + 0.5
     tx = torch.arange(w, device=masks.device, dtype=torch.float32) + 0.5
-    dist = (ty[None, :, None] - cy[:, None, None]) ** 2 + (tx[None, None, :] - cx[:, None, None]) ** 2
+    dist = (ty[None, :, None] - cy[:, None, None]) ** 2 + (tx[None, None] - cx[:, None, None]) ** 2
     enough = cover >= cover.flatten(1).amax(1).clamp(max=0.5)[:, None, None]
     best = torch.where(enough, dist, torch.inf).flatten(1).argmin(1)
     return best // w, best % w
