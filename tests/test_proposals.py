@@ -102,7 +102,7 @@ def test_the_best_tokens_of_each_frame_become_the_queries():
 
 
 def test_each_object_trains_the_token_its_centre_falls_in():
-    crit = SetCriterion(CFG)
+    crit = SetCriterion(dataclasses.replace(CFG, token_on_mask=False))
     logits = torch.full((1, 1, 2, 2), -4.0)
     boxes = torch.full((1, 1, 2, 2, 4), 0.5)
     box = torch.tensor([0.7, 0.2, 0.3, 0.2])  # centre in row 0, column 1

@@ -232,10 +232,10 @@ PRESETS: dict[str, Config] = {
     # that objects span several tokens; target-similarity maps at stages 1-3, each with the
     # target's colours compared without learning (histogram back-projection and each
     # window's colour mix), with a dense target-map loss, each map also read by the mask head
-    # at its own stride; two-stage queries; CondInst masks cut to each proposal's box at
-    # inference only (that box read from the uncut mask), with the mask terms weighted as
-    # Mask2Former (5) and a one-to-many mask loss on every placed product; learned query
-    # contents; slots carried from frame to frame at inference
+    # at its own stride; two-stage queries, each object's token one that shows it; CondInst
+    # masks cut to each proposal's box at inference only (that box read from the uncut mask),
+    # with the mask terms weighted as Mask2Former (5) and a one-to-many mask loss on every
+    # placed product; learned query contents; slots carried from frame to frame at inference
     "tiny": Config(
         model=ModelConfig(
             preset="tiny",
@@ -258,6 +258,7 @@ PRESETS: dict[str, Config] = {
             mask_boxes=True,
             query_content=True,
             two_stage=True,
+            token_on_mask=True,
             slot_gate=2.5,
             slot_velocity=0.5,
             dec_layers=2,
