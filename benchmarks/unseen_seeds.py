@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> dict:
     meta = provenance(vars(args), torch_threads=torch.get_num_threads())
     trained = load_checkpoint(args.checkpoint)
     config = rescored_config(trained["config"]) if args.rescore else trained["config"]
-    work = args.cache / "predictions" / args.checkpoint.resolve().parent.name
+    # one folder per checkpoint: its path, e.g. work-main-runs-train for runs/train/last.pt
+    work = args.cache / "predictions" / "-".join(args.checkpoint.resolve().parent.parts[1:])
     work.mkdir(parents=True, exist_ok=True)
     copy = work / "last.pt"
     save_checkpoint(copy, config=config, model=trained["model"])
