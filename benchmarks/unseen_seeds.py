@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
     meta = provenance(vars(args), torch_threads=torch.get_num_threads())
     trained = load_checkpoint(args.checkpoint)
     config = rescored_config(trained["config"]) if args.rescore else trained["config"]
-    # one folder per checkpoint: its path, e.g. work-main-runs-train for runs/train/last.pt
+    # one folder per checkpoint, named after the path of the folder holding it
     work = args.cache / "predictions" / "-".join(args.checkpoint.resolve().parent.parts[1:])
     work.mkdir(parents=True, exist_ok=True)
     copy = work / "last.pt"
@@ -86,11 +86,13 @@ def main(argv: list[str] | None = None) -> dict:
         per_seed[seed] = seed_figures(copy, root, work / str(seed))
         print(seed, json.dumps({k: round(v, 4) for k, v in per_seed[seed].items()}))
     rows = list(per_seed.values())
-    summary = {
-        k: {"mean": round(float(np.mean(v)), 4), "std": round(float(np.std(v)), 4)}
-        for k in (*HEADLINE, "frame", "best_track")
-        for v in [[r[k] for r in rows]]
-    }
+    summary = {}
+    for k in (*HEADLINE, "frame", "best_track"):
+        values = [r[k] for r in rows]
+        summary[k] = {
+            "mean": round(float(np.mean(values)), 4),
+            "std": round(float(np.std(values)), 4),
+        }
     total = sum(r["targets"] for r in rows)
     summary["best_track_pooled"] = round(
         sum(r["best_track"] * r["targets"] for r in rows) / total, 4
