@@ -60,6 +60,14 @@ NONE_YET = (
     "No accuracy experiment is recorded yet: record each finished run with "
     "`python3 benchmarks/record_experiment.py` (benchmarks/results/experiments/)."
 )
+# the files benchmarks/gpu_figures.sh writes
+GPU_RESULTS = (
+    "train_speed_gpu",
+    "model_speed_gpu",
+    "infer_speed_paper_gpu",
+    "infer_speed_tiny_gpu",
+    "cli_gpu_metrics",
+)
 
 
 class Impossible(ValueError):
@@ -340,6 +348,13 @@ def results_md(results: dict[str, dict], runs: list[dict]) -> str:
         "Each section is one file of benchmarks/results/, written by the script of its name.",
         "",
     ]
+    missing = [name for name in GPU_RESULTS if f"{name}.json" not in results]
+    if missing:
+        text += [
+            "Not measured yet, as they need a GPU (`bash benchmarks/gpu_figures.sh` writes them):",
+            ", ".join(f"`{name}`" for name in missing) + ".",
+            "",
+        ]
     for name, obj in results.items():
         body = {k: v for k, v in obj.items() if k != "meta"} if isinstance(obj, dict) else obj
         meta = obj.get("meta") if isinstance(obj, dict) else None
