@@ -35,12 +35,13 @@ def test_stage_declares_every_library_module_it_imports(stage):
     assert undeclared == []
 
 
-def test_pretrain_reads_every_train_param_but_the_seed_and_the_clips():
-    """`train.seed` and `train.clips_per_video` are the fine-tuning's own (the pretrain stage
-    has `pretrain.seed` and `pretrain.clips_per_video`), so a seed sweep reuses one pretrained
-    model; every other `train` key reaches the pretrain config and must re-run it."""
+def test_pretrain_reads_every_train_param_but_the_seed_the_clips_and_the_epochs():
+    """`train.seed`, `train.clips_per_video` and `train.epochs` are the fine-tuning's own (the
+    pretrain stage has `pretrain.seed`, `pretrain.clips_per_video` and `pretrain.epochs`), so a
+    seed sweep or a longer fine-tuning reuses one pretrained model; every other `train` key
+    reaches the pretrain config and must re-run it."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     declared = STAGES["pretrain"]["params"]
     assert "train" not in declared
     train_keys = {p.split(".", 1)[1] for p in declared if p.startswith("train.")}
-    assert train_keys == set(params["train"]) - {"seed", "clips_per_video"}
+    assert train_keys == set(params["train"]) - {"seed", "clips_per_video", "epochs"}
