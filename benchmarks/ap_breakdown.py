@@ -6,6 +6,11 @@ This measures each one on a benchmark split, for a checkpoint and its prediction
 
 - `frame`: per target instance and present frame, the best IoU any prediction reaches
   (the ladder's `frame_iou`): mask quality before linking.
+- `mask_failures`: the same best masks, each below IoU 0.5 named by how it fails: `missed`
+  (IoU under 0.1), `spill` (it holds 3/4 of the instance, but under 3/4 of it is the
+  instance), `partial` (3/4 of it is the instance, but it holds under 3/4 of it) or `both`;
+  `spill_onto`: where the spilled pixels lie, as shares (another target instance, a
+  look-alike, clutter, the background).
 - `oracle_track`: per target, the sequence IoU of the track a perfect linker would build
   from the same masks (each frame's best prediction, nothing where the target is absent):
   the most any linking of these masks can give.
@@ -75,6 +80,8 @@ from vois_cli.models.matcher import NO_OBJECT, RELEVANT
 
 ROLES = ("target", "negative", "clutter")
 ON_PRODUCT = 0.1  # a track under this sequence IoU with every product is on none
+MISSED = 0.1  # a best frame mask under this IoU has missed its instance
+HELD = 0.75  # `spill` / `partial`: the share of the instance held, of the mask on it
 VISIBLE = ((0.8, 1.01, "visible > 0.8"), (0.5, 0.8, "visible 0.5-0.8"), (0.0, 0.5, "visible < 0.5"))
 
 
@@ -127,6 +134,45 @@ def top_track_role(products: list[dict], predicted: list[dict], length: int) -> 
     return products[best]["role"] if best is not None and ious[best] >= ON_PRODUCT else "none"
 
 
+def mask_failures(pairs: list[tuple[dict, dict]], every: dict[int, list[dict]]) -> dict:
+    """How the best frame masks below IoU 0.5 fail (module docstring). pairs: (true target
+    object, its `track_ious` figures); every: a video's placed products (with `role`), the
+    object itself among them, by video id."""
+    counts = dict.fromkeys(("good", "missed", "spill", "partial", "both"), 0)
+    onto = dict.fromkeys((*ROLES, "background"), 0.0)
+    for obj, figures in pairs:
+        present = [t for t, s in enumerate(obj["segmentations"]) if s is not None]
+        for t, iou in zip(present, figures["frames"], strict=True):
+            if iou >= 0.5 or iou < MISSED:
+                counts["good" if iou >= 0.5 else "missed"] += 1
+                continue
+            truth = mask_utils.decode(obj["segmentations"][t]).astype(bool)
+            mask = mask_utils.decode(figures["oracle_track"][t]).astype(bool)
+            inter = (truth & mask).sum()
+            held, own = inter / truth.sum(), inter / mask.sum()
+            covers, within = held >= HELD, own >= HELD
+            kind = "both" if covers == within else "spill" if covers else "partial"
+            counts[kind] += 1
+            if kind != "spill":
+                continue
+            spilled = mask & ~truth
+            for product in every[obj["video_id"]]:
+                seg = product["segmentations"][t]
+                itself = seg is not None and mask_utils.iou([seg], [obj["segmentations"][t]], [0])
+                if seg is None or itself[0, 0] > 0.99:
+                    continue  # absent, or the object itself
+                on = spilled & mask_utils.decode(seg).astype(bool)
+                onto[product["role"]] += on.sum()
+                spilled &= ~on
+            onto["background"] += spilled.sum()
+    total, spilled_total = sum(counts.values()), sum(onto.values())
+    return {
+        "n": total,
+        **{k: round(v / max(total, 1), 4) for k, v in counts.items()},
+        "spill_onto": {k: round(v / max(spilled_total, 1), 4) for k, v in onto.items()},
+    }
+
+
 def predictions_by_video(predictions: list[dict]) -> dict[int, list[dict]]:
     """Predicted tracks grouped by their video id."""
     grouped: dict[int, list[dict]] = {}
@@ -142,11 +188,12 @@ def tracks(root: Path, split: str, predictions: Path) -> dict:
     `top_track`: the share of videos whose best-scored track is on each role's products."""
     ann = load_annotations(root / "annotations" / f"{split}.json")
     by_video, objects = predictions_by_video(load_predictions(predictions, ann)), ann.by_video()
-    figures = [
-        (video.id, track_ious(obj["segmentations"], by_video.get(video.id, []), video.length))
+    pairs = [
+        (obj, track_ious(obj["segmentations"], by_video.get(video.id, []), video.length))
         for video in ann.videos
         for obj in objects[video.id]
     ]
+    figures = [(obj["video_id"], f) for obj, f in pairs]
     oracle = [
         {
             "video_id": v,
@@ -171,6 +218,7 @@ def tracks(root: Path, split: str, predictions: Path) -> dict:
     roles = [top_track_role(every[v.id], by_video.get(v.id, []), v.length) for v in ann.videos]
     return {
         "frame": _summary([x for _, f in figures for x in f["frames"]]),
+        "mask_failures": mask_failures(pairs, every),
         "oracle_track": _summary([f["oracle"] for _, f in figures]),
         "best_track": _summary([f["best"] for _, f in figures]),
         "oracle_metrics": _headline(metrics),

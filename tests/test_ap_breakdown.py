@@ -57,6 +57,27 @@ def test_the_top_track_role_is_the_product_the_best_scored_track_overlaps_most()
     assert ap_breakdown.top_track_role(products, [], 2) == "none"
 
 
+def test_mask_failures_name_how_each_poor_best_mask_fails_and_where_it_spills():
+    # the instance: columns 0-3 in 4 frames; another target instance at 4-7, a look-alike at
+    # 8-9; the one track: everything (spills), one column (partial), nothing, exact
+    obj = {"video_id": 1, "role": "target", "segmentations": [_box(0, 4)] * 4}
+    twin = {"video_id": 1, "role": "target", "segmentations": [_box(4, 8)] * 4}
+    lookalike = {"video_id": 1, "role": "negative", "segmentations": [_box(8, 10)] * 4}
+    track = {"segmentations": [_box(0, 10), _box(0, 1), None, _box(0, 4)]}
+    pairs = [(obj, ap_breakdown.track_ious(obj["segmentations"], [track], 4))]
+    figures = ap_breakdown.mask_failures(pairs, {1: [obj, twin, lookalike]})
+    assert figures["n"] == 4
+    assert (figures["good"], figures["missed"]) == (0.25, 0.25)
+    assert (figures["spill"], figures["partial"], figures["both"]) == (0.25, 0.25, 0.0)
+    # 60 spilled pixels: 40 on the other instance, 20 on the look-alike
+    assert figures["spill_onto"] == {
+        "target": pytest.approx(0.6667, abs=1e-4),
+        "negative": pytest.approx(0.3333, abs=1e-4),
+        "clutter": 0.0,
+        "background": 0.0,
+    }
+
+
 def test_auc_counts_ties_as_half_and_is_none_without_negatives():
     assert ap_breakdown.auc(np.array([2.0, 3.0]), np.array([1.0, 2.0])) == pytest.approx(0.875)
     assert ap_breakdown.auc(np.array([1.0]), np.array([])) is None
