@@ -137,10 +137,11 @@ def top_track_role(products: list[dict], predicted: list[dict], length: int) -> 
 def mask_failures(pairs: list[tuple[dict, dict]], every: dict[int, list[dict]]) -> dict:
     """How the best frame masks below IoU 0.5 fail (module docstring). pairs: (true target
     object, its `track_ious` figures); every: a video's placed products (with `role`), the
-    object itself among them, by video id."""
+    object itself among them (recognised by its segmentations), by video id."""
     counts = dict.fromkeys(("good", "missed", "spill", "partial", "both"), 0)
     onto = dict.fromkeys((*ROLES, "background"), 0.0)
     for obj, figures in pairs:
+        others = [p for p in every[obj["video_id"]] if p["segmentations"] != obj["segmentations"]]
         present = [t for t, s in enumerate(obj["segmentations"]) if s is not None]
         for t, iou in zip(present, figures["frames"], strict=True):
             if iou >= 0.5 or iou < MISSED:
@@ -156,11 +157,10 @@ def mask_failures(pairs: list[tuple[dict, dict]], every: dict[int, list[dict]]) 
             if kind != "spill":
                 continue
             spilled = mask & ~truth
-            for product in every[obj["video_id"]]:
+            for product in others:
                 seg = product["segmentations"][t]
-                itself = seg is not None and mask_utils.iou([seg], [obj["segmentations"][t]], [0])
-                if seg is None or itself[0, 0] > 0.99:
-                    continue  # absent, or the object itself
+                if seg is None:
+                    continue
                 on = spilled & mask_utils.decode(seg).astype(bool)
                 onto[product["role"]] += on.sum()
                 spilled &= ~on
