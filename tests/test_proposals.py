@@ -8,7 +8,13 @@ from torchvision.ops import sigmoid_focal_loss
 
 from vois_cli.config import preset
 from vois_cli.models.criterion import SetCriterion, tokens_on_masks
-from vois_cli.models.proposals import TokenProposals, carry_slots, cell_priors, link_slots
+from vois_cli.models.proposals import (
+    TokenProposals,
+    carry_slots,
+    cell_priors,
+    link_slots,
+    patch_shift,
+)
 
 CFG = preset("tiny", model={"two_stage": True}).model
 
@@ -68,17 +74,49 @@ def test_a_carried_slot_with_velocity_keeps_to_a_moving_object():
     assert carry_slots(top, boxes, logits, gate=2.5, velocity=0.5)[0, 2, 0] == 13
 
 
+def test_the_patch_shift_finds_how_far_the_image_moved():
+    torch.manual_seed(0)
+    previous = torch.randn(48, 64)
+    current = torch.roll(previous, shifts=(-3, 5), dims=(0, 1))  # 5 px right, 3 px up
+    centres = torch.tensor([[20.0, 24.0], [40.0, 20.0]])
+    assert patch_shift(previous, current, centres, patch=12).tolist() == [[5, -3], [5, -3]]
+    # a flat patch has nothing to match: no shift
+    flat = torch.zeros(48, 64)
+    assert patch_shift(flat, current, centres, patch=12).tolist() == [[0, 0], [0, 0]]
+
+
+def test_a_carried_slot_moved_by_the_image_keeps_to_its_object():
+    # 4 x 8 cells of 8 px. A textured square (object A, cells 9/10) moves two cells right
+    # between frames 0 and 1; its look-alike C, at cell 9's place one row down in frame 1
+    # (cell 17), is nearer A's old centre than A's new one (cell 11)
+    torch.manual_seed(0)
+    texture = torch.randn(3, 8, 8)
+    frames = torch.zeros(1, 2, 3, 32, 64)
+    frames[0, 0, :, 8:16, 8:16] = texture
+    frames[0, 1, :, 8:16, 24:32] = texture
+    top = torch.tensor([[[9, 31], [17, 11]]])
+    logits, boxes = torch.zeros(1, 2, 4, 8), _cells(4, 8, 2)
+    assert carry_slots(top, boxes, logits, gate=1.5)[0, 1, 0] == 17
+    moved = carry_slots(top, boxes, logits, gate=1.5, frames=frames, patch=16)
+    assert moved[0, 1, 0] == 11
+
+
 @pytest.mark.parametrize("training", [True, False])
 def test_the_slot_gate_is_off_at_zero_and_in_training(training):
     torch.manual_seed(0)
     memory, pos = torch.randn(2, 4, 3, 5, 8), torch.randn(2, 4, 3, 5, 8)
+    video = torch.randn(2, 4, 3, 48, 80)
     plain = TokenProposals(8, num_queries=3)
     gated = TokenProposals(8, num_queries=3, slot_gate=2.5)
-    gated.load_state_dict(plain.state_dict())
-    plain.train(training), gated.train(training)
-    a, b = plain(memory, pos), gated(memory, pos)
-    same = all(torch.equal(a[k], b[k]) for k in ("content", "query_pos", "reference"))
-    assert same == training
+    moved = TokenProposals(8, num_queries=3, slot_gate=2.5, slot_motion=16)
+    for heads in (gated, moved):
+        heads.load_state_dict(plain.state_dict())
+    for heads in (plain, gated, moved):
+        heads.train(training)
+    a, b, c = plain(memory, pos), gated(memory, pos), moved(memory, pos, video)
+    for other in (b, c):
+        same = all(torch.equal(a[k], other[k]) for k in ("content", "query_pos", "reference"))
+        assert same == training
 
 
 def test_the_best_tokens_of_each_frame_become_the_queries():

@@ -28,6 +28,7 @@ def test_the_inference_fields_are_the_ones_training_never_reads():
     assert set(inference_fields()) == {
         "slot_gate",
         "slot_velocity",
+        "slot_motion",
         "mask_boxes",
         "score_threshold",
         "score_mask",

@@ -15,6 +15,10 @@ the n best tokens, and how many changes from frame to frame; the plain one-to-on
 then has to move some slot to another object whenever its object loses a token. With a
 `slot_velocity` v a slot is looked for at its centre moved on by v times its last step
 (a damped constant-velocity prediction, as SORT's Kalman filter makes without the filter).
+With `slot_motion` p px it is looked for where the image around its centre went instead: the
+shift that maximises the normalised cross-correlation of the p × p patch there with the next
+input frame, within p px (the template matching of classic trackers). A measured shift lets
+the gate be tighter than a predicted one.
 
 The token head is trained densely (CenterNet / FCOS): each present object is assigned the
 token its box centre falls in; focal loss on the scores, L1 and GIoU on assigned boxes.
@@ -38,15 +42,23 @@ class TokenProposals(nn.Module):
     """Per-token score and box over the memory E, and the top-n tokens per frame as queries."""
 
     def __init__(
-        self, d: int, num_queries: int, slot_gate: float = 0.0, slot_velocity: float = 0.0
+        self,
+        d: int,
+        num_queries: int,
+        slot_gate: float = 0.0,
+        slot_velocity: float = 0.0,
+        slot_motion: int = 0,
     ):
         super().__init__()
-        self.num_queries, self.slot_gate, self.slot_velocity = num_queries, slot_gate, slot_velocity
+        self.num_queries, self.slot_gate = num_queries, slot_gate
+        self.slot_velocity, self.slot_motion = slot_velocity, slot_motion
         self.score = nn.Linear(d, 1)
         self.box = MLP(d, d, 4, 3)
 
-    def forward(self, memory: Tensor, pos: Tensor) -> dict[str, Tensor]:
-        """memory, pos (B, T, h, w, d) ->
+    def forward(
+        self, memory: Tensor, pos: Tensor, video: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """memory, pos (B, T, h, w, d), video (B, T, 3, H, W) (read only with `slot_motion`) ->
 
         token_logits (B, T, h, w), token_boxes (B, T, h, w, 4) sigmoid cxcywh;
         content, query_pos (B, T·n, d) and reference (B, T·n, 4) logits of the chosen tokens,
@@ -60,8 +72,15 @@ class TokenProposals(nn.Module):
             raise ValueError(f"a {h}x{w} memory has fewer tokens than the {n} queries a frame")
         top = logits.detach().flatten(2).topk(n, dim=2).indices  # (B, T, n)
         if self.slot_gate > 0 and not self.training:
+            frames = video if self.slot_motion else None
             top = carry_slots(
-                top, boxes.detach(), logits.detach(), self.slot_gate, self.slot_velocity
+                top,
+                boxes.detach(),
+                logits.detach(),
+                self.slot_gate,
+                self.slot_velocity,
+                frames,
+                self.slot_motion,
             )
         else:
             top = link_slots(top, boxes.detach().flatten(2, 3))
@@ -108,16 +127,26 @@ def link_slots(top: Tensor, boxes: Tensor) -> Tensor:
 
 @torch.no_grad()
 def carry_slots(
-    top: Tensor, boxes: Tensor, logits: Tensor, gate: float, velocity: float = 0.0
+    top: Tensor,
+    boxes: Tensor,
+    logits: Tensor,
+    gate: float,
+    velocity: float = 0.0,
+    frames: Tensor | None = None,
+    patch: int = 0,
 ) -> Tensor:
     """Carry each frame's slots (B, T, n top-token indices) to the next frame: Hungarian on
     centre distance in cells over the pairs within `gate` cells, from each slot's centre moved
-    on by `velocity` times its step from the frame before; a slot left without a top token
-    takes the best-scored token among its own and the 8 around it.
+    on by `velocity` times its step from the frame before, or, given `frames`, by the shift
+    `patch_shift` measures between the two frames; a slot left without a top token takes the
+    best-scored token among its own and the 8 around it.
 
-    boxes (B, T, h, w, 4) sigmoid cxcywh, logits (B, T, h, w)."""
+    boxes (B, T, h, w, 4) sigmoid cxcywh, logits (B, T, h, w), frames (B, T, 3, H, W)."""
     h, w = logits.shape[2:4]
     cells = torch.tensor([w, h], dtype=torch.float32, device=boxes.device)
+    if frames is not None:
+        grey = F.avg_pool2d(frames.float().mean(2), 2)  # (B, T, H/2, W/2): compared at half size
+        pixels_per_cell = torch.tensor(grey.shape[:1:-1], device=boxes.device) / cells
     centres = boxes[..., :2].flatten(2, 3).float() * cells  # (B, T, h·w, 2)
     window = F.pad(logits.float(), (1, 1, 1, 1), value=-torch.inf)
     window = window.unfold(2, 3, 1).unfold(3, 3, 1).flatten(-2)  # (B, T, h, w, 9)
@@ -127,7 +156,10 @@ def carry_slots(
         for t in range(1, top.shape[1]):
             own = carried[b, t - 1]
             ahead = centres[b, t - 1, own]
-            if t > 1 and velocity:
+            if frames is not None:
+                shift = patch_shift(grey[b, t - 1], grey[b, t], ahead * pixels_per_cell, patch // 2)
+                ahead = ahead + shift / pixels_per_cell
+            elif t > 1 and velocity:
                 ahead = ahead + velocity * (ahead - centres[b, t - 2, carried[b, t - 2]])
             cost = torch.cdist(ahead, centres[b, t, top[b, t]]).cpu().numpy()
             rows, cols = linear_sum_assignment(np.where(cost <= gate, cost, OUT_OF_GATE))
@@ -139,3 +171,41 @@ def carry_slots(
             ]
             carried[b, t] = follow
     return carried
+
+
+def patch_shift(previous: Tensor, current: Tensor, centres: Tensor, patch: int) -> Tensor:
+    """(n, 2) x, y shift in px of the `patch` × `patch` image around each of `centres` (n, 2)
+    px from `previous` (H, W) to `current` (H, W): the argmax of the normalised
+    cross-correlation within `patch` px each way (a flat patch correlates 0 everywhere: no
+    shift)."""
+    half, radius = patch // 2, patch
+    pad = half + radius
+    corners = centres.round().long() + pad - half  # top-left of each patch in the padded frames
+
+    def crops(image: Tensor, side: int, shift: int) -> Tensor:
+        padded = F.pad(image[None, None], (pad, pad, pad, pad), mode="replicate")[0, 0]
+        span = torch.arange(side, device=image.device)
+        ys = (corners[:, 1, None] - shift + span).clamp(0, padded.shape[0] - 1)
+        xs = (corners[:, 0, None] - shift + span).clamp(0, padded.shape[1] - 1)
+        return padded[ys[:, :, None], xs[:, None, :]]  # (n, side, side)
+
+    template = crops(previous, patch, 0)
+    template = template - template.mean((1, 2), keepdim=True)
+    template = template / template.flatten(1).norm(dim=1).clamp(min=1e-6)[:, None, None]
+    window = crops(current, patch + 2 * radius, radius)  # (n, S, S)
+    n = len(centres)
+    dot = F.conv2d(window[None], template[:, None], groups=n)[0]  # (n, 2r+1, 2r+1)
+    # the sum and the sum of squares over every patch-sized box of the window (integral images)
+    sums = [box_sums(window, patch), box_sums(window**2, patch)]
+    energy = sums[1] - sums[0] ** 2 / patch**2
+    ncc = torch.where(energy > 1e-4, dot / energy.clamp(min=1e-4).sqrt(), 0)
+    best = ncc.flatten(1).argmax(1)
+    side = 2 * radius + 1
+    shift = torch.stack([best % side, best // side], 1) - radius
+    return torch.where(ncc.flatten(1).amax(1, keepdim=True) > 0, shift, 0).float()
+
+
+def box_sums(x: Tensor, k: int) -> Tensor:
+    """(n, S - k + 1, S - k + 1) sums of x (n, S, S) over every k × k box."""
+    c = F.pad(x.double().cumsum(1).cumsum(2), (1, 0, 1, 0))
+    return (c[:, k:, k:] - c[:, :-k, k:] - c[:, k:, :-k] + c[:, :-k, :-k]).float()

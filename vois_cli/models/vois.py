@@ -79,7 +79,7 @@ class VOIS(nn.Module):
         ]
         self.mask_head = MASK_HEADS[cfg.mask_head](cfg, mask_channels)
         self.proposals = (
-            TokenProposals(d, cfg.num_queries, cfg.slot_gate, cfg.slot_velocity)
+            TokenProposals(d, cfg.num_queries, cfg.slot_gate, cfg.slot_velocity, cfg.slot_motion)
             if cfg.two_stage
             else None
         )
@@ -103,7 +103,7 @@ class VOIS(nn.Module):
         content = None if self.query_content is None else self.query_content.weight
         query_pos, reference, extra = self.query_embed.weight, 0, {}
         if self.proposals is not None:
-            extra = self.proposals(memory, pos)
+            extra = self.proposals(memory, pos, video)
             content, reference = extra.pop("content"), extra.pop("reference")
             query_pos = query_pos + extra.pop("query_pos")
         hs = self.decoder(memory.flatten(1, 3), pos.flatten(1, 3), query_pos, content)
