@@ -16,6 +16,7 @@ from vois_cli.errors import InputError
 from vois_cli.infer_files import infer_video
 from vois_cli.inference import Predictor, default_checkpoint
 from vois_cli.inputs import read_video
+from vois_cli.linking import TrackLinker, plan_clips
 
 CONFIG = preset("tiny", model={"score_coverage": False})  # T = 8, default overlap 2
 H, W, SIDE = 64, 96, 16
@@ -306,3 +307,24 @@ def test_infer_video_probes_the_video_once(square_video, tmp_path, monkeypatch):
     monkeypatch.setattr(video_io, "probe", lambda path: calls.append(path) or probe(path))
     infer_video(*square_video, tmp_path / "p.json", predictor())
     assert len(calls) == 1 and (tmp_path / "p.json").is_file()
+
+
+def test_a_stream_links_with_the_linker_it_is_given():
+    class Counting(TrackLinker):
+        def __init__(self):
+            super().__init__()
+            self.frames = []
+
+        def link(self, frames, masks):
+            self.frames.append(frames)
+            return super().link(frames, masks)
+
+    results = []
+    for linker in (None, Counting()):
+        stream = predictor().stream(Image.new("RGB", (8, 8)), linker)
+        for f in range(20):
+            stream.push(frame(f))
+        stream.close()
+        results.append(stream.result())
+    assert linker.frames == [c.frames for c in plan_clips(20, 8, 2)]
+    assert results[0] == results[1]

@@ -143,7 +143,9 @@ class Stream:
     clip's outputs. `push` and `close` run both, one after the other.
     """
 
-    def __init__(self, predictor: Predictor, target: Image.Image):
+    def __init__(
+        self, predictor: Predictor, target: Image.Image, linker: TrackLinker | None = None
+    ):
         self._p = predictor
         m = predictor.config.model
         self._coverage = m.score_coverage
@@ -160,7 +162,7 @@ class Stream:
         self._size: tuple[int, int] | None = None
         self._closed = False
         # the post-processing half
-        self._linker = TrackLinker(**predictor.linking)
+        self._linker = linker or TrackLinker(**predictor.linking)
         self._tracks: dict[int, _Track] = {}
         # min-heap of the best finished tracks as (score, -id, track): ties keep the earlier id
         self._finished: list[tuple[float, int, _Track]] = []
@@ -319,9 +321,11 @@ class Predictor:
         size = resized_shape(height, width, m.short_edge, m.max_long_edge)
         return to_model_input(frame[None], size, Geometry.identity(height, width))[0]
 
-    def stream(self, target: Image.Image) -> Stream:
-        """A live stream for frames that arrive one at a time (see `Stream`)."""
-        return Stream(self, target)
+    def stream(self, target: Image.Image, linker: TrackLinker | None = None) -> Stream:
+        """A live stream for frames that arrive one at a time (see `Stream`); `linker` replaces
+        the `TrackLinker` of this predictor's linking settings (a subclass that records or
+        joins the clips its own way)."""
+        return Stream(self, target, linker)
 
     def predict(
         self,
