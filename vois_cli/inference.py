@@ -162,7 +162,7 @@ class Stream:
         self._size: tuple[int, int] | None = None
         self._closed = False
         # the post-processing half
-        self._linker = linker or TrackLinker(**predictor.linking)
+        self._linker = TrackLinker(**predictor.linking) if linker is None else linker
         self._tracks: dict[int, _Track] = {}
         # min-heap of the best finished tracks as (score, -id, track): ties keep the earlier id
         self._finished: list[tuple[float, int, _Track]] = []
