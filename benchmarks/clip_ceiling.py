@@ -9,8 +9,8 @@ gave them. Per target instance, the sequence IoU over the video of:
 - `clip_oracle`: one proposal per clip, over the frames that clip decides, each clip's chosen
   to raise the running IoU most: what a linker that always picked the right proposal of each
   clip would reach with the model's own clips;
-- `frame_oracle`: the best mask of every frame (any proposal's), what perfect linking of the
-  masks themselves would reach.
+- `frame_oracle`: the best mask of every frame, what perfect linking of the masks themselves
+  would reach (`linked` and `frame_oracle` are `ap_breakdown.py`'s `best` and `oracle`).
 
 `boundaries`: at each pair of consecutive clips where the best proposal of both (by IoU with
 the target over the clip's frames) reaches `MATCH` or more, whether the two were given one
@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ap_breakdown import track_ious
 from provenance import finish, provenance
 
 from vois_cli.atomic import write_json
@@ -58,17 +59,12 @@ class RecordingLinker(TrackLinker):
         return ids
 
 
-def _counts(prediction: np.ndarray, truth: np.ndarray) -> tuple[int, int]:
-    """(intersection, union) pixel counts of two bool arrays of one shape."""
-    return int(np.count_nonzero(prediction & truth)), int(np.count_nonzero(prediction | truth))
-
-
-def oracles(clips: list, truth: np.ndarray) -> dict[str, float]:
-    """`clip_oracle` and `frame_oracle` sequence IoUs of one target, truth bool (F, H, W),
-    from the recorded `clips` [(frames, masks (T, H, W) each, ids)]; a clip decides the
-    frames no earlier clip holds, and choosing no proposal is always an option."""
+def clip_oracle(clips: list, truth: np.ndarray) -> float:
+    """The `clip_oracle` sequence IoU of one target, truth bool (F, H, W), from the recorded
+    `clips` [(frames, masks (T, H, W) each, ids)]; a clip decides the frames no earlier clip
+    holds, and choosing no proposal is always an option."""
     decided: set[int] = set()
-    clip, frame = [0, 0], [0, 0]
+    inter = union = 0
     for frames, masks, _ in clips:
         own = [k for k, f in enumerate(frames) if f not in decided]
         decided.update(frames)
@@ -76,14 +72,13 @@ def oracles(clips: list, truth: np.ndarray) -> dict[str, float]:
             continue
         target = truth[[frames[k] for k in own]]
         options = [(0, int(np.count_nonzero(target)))]
-        options += [_counts(m[own], target) for m in masks]
-        i, u = max(options, key=lambda o: (clip[0] + o[0]) / max(clip[1] + o[1], 1))
-        clip = [clip[0] + i, clip[1] + u]
-        for k, t in zip(own, target, strict=True):
-            per_frame = [(0, int(np.count_nonzero(t)))] + [_counts(m[k], t) for m in masks]
-            i, u = max(per_frame, key=lambda o: o[0] / max(o[1], 1))
-            frame = [frame[0] + i, frame[1] + u]
-    return {"clip_oracle": clip[0] / max(clip[1], 1), "frame_oracle": frame[0] / max(frame[1], 1)}
+        options += [
+            (int(np.count_nonzero(m[own] & target)), int(np.count_nonzero(m[own] | target)))
+            for m in masks
+        ]
+        i, u = max(options, key=lambda o: (inter + o[0]) / max(union + o[1], 1))
+        inter, union = inter + i, union + u
+    return inter / max(union, 1)
 
 
 def joins(clips: list, truth: np.ndarray) -> tuple[list[str], list[int]]:
@@ -139,6 +134,7 @@ def main() -> None:
     rows: dict[str, list[float]] = {"linked": [], "clip_oracle": [], "frame_oracle": []}
     kinds: list[str] = []
     groups: list[int] = []
+    objects = annotations.by_video()
     for video in annotations.videos:
         linker = RecordingLinker(**predictor.linking)
         stream = predictor.stream(load_target(args.root / video.target), linker)
@@ -147,15 +143,15 @@ def main() -> None:
         for frame in frames:
             stream.push(frame)
         stream.close()
-        tracks = [o.masks(video.height, video.width) for o in stream.result().objects]
-        for ann in annotations.by_video()[video.id]:
+        predicted = stream.result().to_predictions(video.id)
+        for ann in objects[video.id]:
+            ious = track_ious(ann["segmentations"], predicted, video.length)
+            rows["linked"].append(ious["best"])
+            rows["frame_oracle"].append(ious["oracle"])
             truth = np.stack(
                 [decode_rle(s, video.height, video.width) for s in ann["segmentations"]]
             )
-            linked = sequence_iou(np.stack(tracks), truth[None]).max() if tracks else 0.0
-            rows["linked"].append(float(linked))
-            for key, value in oracles(linker.clips, truth).items():
-                rows[key].append(value)
+            rows["clip_oracle"].append(clip_oracle(linker.clips, truth))
             k, g = joins(linker.clips, truth)
             kinds += k
             groups += g
