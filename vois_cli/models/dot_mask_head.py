@@ -16,14 +16,20 @@ gives the best masks (docs/training-notes.md: frame IoU 0.45, against 0.43 at 10
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 from torch import Tensor, nn
 from torchvision.ops import box_convert, masks_to_boxes
 
 from vois_cli.config import ModelConfig
 from vois_cli.models.mask_head import box_windows
 from vois_cli.models.mlp import MLP
+
+# 8-connectivity inside each (h, w) plane of a (P, h, w) stack, none across planes
+WITHIN_A_MASK = np.zeros((3, 3, 3), dtype=bool)
+WITHIN_A_MASK[1] = True
 
 GROUPS = 8  # GroupNorm groups of the FPN blocks
 WINDOW_MARGIN = 0.0  # a two-stage proposal's mask may reach this far past its box
@@ -103,21 +109,17 @@ class FPNMaskHead(nn.Module):
 def mask_extent_boxes(logits: Tensor, boxes: Tensor) -> Tensor:
     """logits (..., h, w), boxes (..., 4) cxcywh -> each mask's box: the extent of the cells
     with logit > 0 connected (8-neighbours) to the cell under the box centre, or the box
-    unchanged where that cell is off. A flood fill by repeated 3 × 3 max pooling."""
+    unchanged where that cell is off. The components come from scipy's labelling of every
+    mask at once on the CPU (a flood fill by repeated 3 × 3 max pooling gave the same cells
+    in 22 ms a `tiny` clip against 0.6)."""
     h, w = logits.shape[-2:]
-    on = (logits > 0).flatten(0, -3).float()[:, None]  # (P, 1, h, w)
+    on = (logits > 0).flatten(0, -3)  # (P, h, w)
     flat = boxes.reshape(-1, 4)
     x = (flat[:, 0] * w).long().clamp(0, w - 1)
     y = (flat[:, 1] * h).long().clamp(0, h - 1)
-    region = torch.zeros_like(on)
-    region[torch.arange(len(flat)), 0, y, x] = 1
-    region = region * on
-    for _ in range(h + w):
-        grown = F.max_pool2d(region, 3, 1, 1) * on
-        if torch.equal(grown, region):
-            break
-        region = grown
-    region = region[:, 0].bool()
+    labels = torch.from_numpy(ndimage.label(on.cpu().numpy(), WITHIN_A_MASK)[0]).to(on.device)
+    seed = labels[torch.arange(len(flat), device=on.device), y, x]  # 0 where the cell is off
+    region = (labels == seed[:, None, None]) & (seed > 0)[:, None, None]
     found = region.flatten(1).any(1)
     read = flat.clone()
     if found.any():
