@@ -14,8 +14,12 @@
    a load spike of a shared machine moves one pair's ratio, not the figure. `cpu_overhead`
    is the same ratio of CPU seconds (this process's threads and ffmpeg's): the extra work,
    whatever the other jobs do. The wall-time overhead can be lower where the pipeline's
-   threads find idle cores, never lower than what the model's thread waits for (the first
-   clip's frames, the last clip's post-processing).
+   threads find idle cores, never lower than what the model's thread waits for: `fill_s`
+   (from the call to the first forward: probe, ffmpeg's first frame, the first clip's
+   frames) and `drain_s` (from the last forward's end: the last clip's post-processing, the
+   JSON), a fixed cost per video whatever its length; `fixed_overhead` = their sum / bare.
+   `pipelined_forward_s` is the forwards' own time inside the end-to-end run (against
+   `bare_model_s`: what sharing the cores with the other stages costs the model).
 2. Stream: the same frames pushed one at a time into `Predictor.stream`, as a camera would
    hand them: throughput when pushed as fast as it takes them, and each frame's latency from
    a live 5 fps source = the wait for the last frame of the clip that decides it + the
@@ -130,6 +134,21 @@ def _timed(run) -> tuple[float, float]:
     return time.perf_counter() - start, _cpu_s() - cpu
 
 
+class ForwardClock(torch.nn.Module):
+    """The model, recording each call's wall-clock (start, end): the pipeline's timeline."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device):
+        super().__init__()
+        self.model, self.device, self.spans = model, device, []
+
+    def forward(self, *args):
+        start = time.perf_counter()
+        outputs = self.model(*args)
+        _sync(self.device)
+        self.spans.append((start, time.perf_counter()))
+        return outputs
+
+
 def speed(predictor: Predictor, video: Path, target: Path, repeats: int, work: Path) -> dict:
     """End-to-end `infer_video` vs bare model forward on the same clips, interleaved."""
     cfg, device = predictor.config.model, predictor.device
@@ -156,10 +175,21 @@ def speed(predictor: Predictor, video: Path, target: Path, repeats: int, work: P
         thread.start()
         thread.join()
 
+    model, timelines = predictor.model, []
+
     def end_to_end() -> None:
-        infer_video(video, target, work / "speed.json", predictor)
+        predictor.model = clock = ForwardClock(model, device)
+        start = time.perf_counter()
+        try:
+            infer_video(video, target, work / "speed.json", predictor)
+        finally:
+            predictor.model = model
+        (first, _), (_, last) = clock.spans[0], clock.spans[-1]
+        forward = sum(b - a for a, b in clock.spans)
+        timelines.append((first - start, time.perf_counter() - last, forward))
 
     bare(), end_to_end()  # warm-up: allocator, kernels, caches, page cache
+    timelines.clear()
     runs = []
     for r in range(repeats):
         if r % 2 == 0:
@@ -170,6 +200,8 @@ def speed(predictor: Predictor, video: Path, target: Path, repeats: int, work: P
             runs.append((_timed(bare), e))
     bare_s = statistics.median(b[0] for b, _ in runs)
     end_to_end_s = statistics.median(e[0] for _, e in runs)
+    pairs = zip(timelines, runs, strict=True)
+    fixed = [(fill + drain) / b[0] for (fill, drain, _), (b, _) in pairs]
     n = len(decoded)
     return {
         "video": f"{width}x{height} mp4, 5 fps",
@@ -185,6 +217,10 @@ def speed(predictor: Predictor, video: Path, target: Path, repeats: int, work: P
         "end_to_end_fps": round(n / end_to_end_s, 1),
         "overhead": round(statistics.median(e[0] / b[0] for b, e in runs) - 1, 3),
         "cpu_overhead": round(statistics.median(e[1] / b[1] for b, e in runs) - 1, 3),
+        "fill_s": round(statistics.median(t[0] for t in timelines), 3),
+        "drain_s": round(statistics.median(t[1] for t in timelines), 3),
+        "fixed_overhead": round(statistics.median(fixed), 3),
+        "pipelined_forward_s": round(statistics.median(t[2] for t in timelines), 3),
         "bare_model_cpu_s": round(statistics.median(b[1] for b, _ in runs), 3),
         "end_to_end_cpu_s": round(statistics.median(e[1] for _, e in runs), 3),
         "bare_model_s_runs": [round(b[0], 3) for b, _ in runs],
