@@ -12,7 +12,9 @@ from vois_cli.models.criterion import SetCriterion, token_coverage
 from vois_cli.models.dot_mask_head import WINDOW_MARGIN
 from vois_cli.models.mask_head import box_windows
 from vois_cli.models.similarity import (
+    MIX_WINDOW,
     TargetSimilarity,
+    _window_mean,
     colour_backprojection,
     colour_mix,
     photo_background,
@@ -138,6 +140,14 @@ def test_colour_mix_is_the_histogram_intersection_over_each_window():
         assert out[0, 0, 2, 2].item() == pytest.approx(expected)
     green_video = _normalised(_painted(20, 20, (slice(0, 20), green)))[None, None]
     assert not colour_mix(green_video, target).any()
+
+
+@pytest.mark.parametrize("shape", [(8, 64, 32, 57), (2, 64, 3, 4), (1, 64, 1, 9), (3, 64, 56, 100)])
+def test_colour_mix_windows_equal_avg_pooling_to_the_last_bit(shape):
+    # whole-number counts, as the histogram of each cell's 4 x 4 pixels gives
+    counts = torch.randint(0, 17, shape, generator=torch.Generator().manual_seed(0)).float()
+    pooled = F.avg_pool2d(counts, MIX_WINDOW, 1, MIX_WINDOW // 2, count_include_pad=False)
+    assert torch.equal(_window_mean(counts), pooled)
 
 
 def test_colour_channels_add_the_token_averaged_maps_to_every_map():
