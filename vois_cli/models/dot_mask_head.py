@@ -119,8 +119,8 @@ def mask_extent_boxes(logits: Tensor, boxes: Tensor) -> Tensor:
     y = (flat[:, 1] * h).long().clamp(0, h - 1)
     labels = torch.from_numpy(ndimage.label(on.cpu().numpy(), WITHIN_A_MASK)[0]).to(on.device)
     seed = labels[torch.arange(len(flat), device=on.device), y, x]  # 0 where the cell is off
-    region = (labels == seed[:, None, None]) & (seed > 0)[:, None, None]
-    found = region.flatten(1).any(1)
+    found = seed > 0
+    region = (labels == seed[:, None, None]) & found[:, None, None]
     read = flat.clone()
     if found.any():
         # masks_to_boxes gives the last cell's index as x1, y1: one more makes the extent
