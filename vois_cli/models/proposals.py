@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
+from vois_cli.models.box_sums import box_sums
 from vois_cli.models.mlp import MLP
 
 CELL_BOX_SIDE = 2.0  # a token's prior box is this many cells wide and high
@@ -196,16 +197,10 @@ def patch_shift(previous: Tensor, current: Tensor, centres: Tensor, patch: int) 
     n = len(centres)
     dot = F.conv2d(window[None], template[:, None], groups=n)[0]  # (n, 2r+1, 2r+1)
     # the sum and the sum of squares over every patch-sized box of the window (integral images)
-    sums = [box_sums(window, patch), box_sums(window**2, patch)]
+    sums = [box_sums(x.double(), patch).float() for x in (window, window**2)]
     energy = sums[1] - sums[0] ** 2 / patch**2
     ncc = torch.where(energy > 1e-4, dot / energy.clamp(min=1e-4).sqrt(), 0)
     best = ncc.flatten(1).argmax(1)
     side = 2 * radius + 1
     shift = torch.stack([best % side, best // side], 1) - radius
     return torch.where(ncc.flatten(1).amax(1, keepdim=True) > 0, shift, 0).float()
-
-
-def box_sums(x: Tensor, k: int) -> Tensor:
-    """(n, S - k + 1, S - k + 1) sums of x (n, S, S) over every k × k box."""
-    c = F.pad(x.double().cumsum(1).cumsum(2), (1, 0, 1, 0))
-    return (c[:, k:, k:] - c[:, :-k, k:] - c[:, k:, :-k] + c[:, :-k, :-k]).float()

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vois_cli.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from vois_cli.models.box_sums import box_sums
 
 TOP_FRACTION = 0.125  # the second channel averages the best eighth of the target's tokens
 CHANNELS = 2  # max and top-k mean
@@ -117,15 +118,9 @@ def _window_mean(counts: Tensor) -> Tensor:
     than 2^24 pixels), so any order of adding them is exact, and the one division is the
     pooling's own.
     """
-    pad = MIX_WINDOW // 2
+    pad = (MIX_WINDOW // 2,) * 4
     ones = torch.ones((1, 1, *counts.shape[-2:]), device=counts.device)
-
-    def window_sums(x: Tensor) -> Tensor:
-        table = F.pad(x, (pad + 1, pad, pad + 1, pad)).cumsum(-1).cumsum(-2)
-        w = MIX_WINDOW
-        return table[..., w:, w:] - table[..., :-w, w:] - table[..., w:, :-w] + table[..., :-w, :-w]
-
-    return window_sums(counts) / window_sums(ones)
+    return box_sums(F.pad(counts, pad), MIX_WINDOW) / box_sums(F.pad(ones, pad), MIX_WINDOW)
 
 
 def _rgb(x: Tensor) -> Tensor:
