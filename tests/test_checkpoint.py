@@ -159,11 +159,11 @@ def test_load_model_refuses_weights_that_do_not_fit_the_config(tmp_path):
 
 
 def test_retired_fields_at_their_off_value_load_and_any_other_value_is_refused(tmp_path):
-    # written before frame_attention, score_target_map and lr_mask_head were removed
+    # written before frame_attention, score_target_map, lr_mask_head and slot_velocity were removed
     config = preset("tiny")
     model, _, _ = build_model(config)
     old = config.to_dict()
-    old["model"] |= {"frame_attention": False, "score_target_map": 0.0}
+    old["model"] |= {"frame_attention": False, "score_target_map": 0.0, "slot_velocity": 0.0}
     old["train"] |= {"lr_mask_head": 0.0}
     save_checkpoint(tmp_path / "old.pt", config=old, model=model.state_dict())
     assert load_model(tmp_path / "old.pt", device="cpu")[2] == config

@@ -5,8 +5,7 @@ import torch
 
 from vois_cli.config import preset
 from vois_cli.models import build_model
-from vois_cli.models.condinst_mask_head import LAYERS, box_offsets
-from vois_cli.models.dot_mask_head import mask_extent_boxes
+from vois_cli.models.condinst_mask_head import LAYERS, box_offsets, mask_extent_boxes
 
 # the head alone, on hand-made f1..f3 (no similarity channels)
 CFG = preset(

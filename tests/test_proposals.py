@@ -63,17 +63,6 @@ def test_a_carried_slot_takes_the_nearest_top_token_within_the_gate():
     assert carry_slots(top, boxes, logits, gate=0.5)[0, 1, 0] == 18
 
 
-def test_a_carried_slot_with_velocity_keeps_to_a_moving_object():
-    # 4 x 8 cells: A moves two cells right a frame along row 1 (cells 9, 11, 13); at frame 2 a
-    # look-alike C sits where A was, one row down (cell 19); B stands far off (cell 31)
-    top = torch.tensor([[[9, 31], [11, 31], [19, 13]]])
-    logits, boxes = torch.zeros(1, 3, 4, 8), _cells(4, 8, 3)
-    # from A's last centre, C is one cell away and A two: the slot jumps to C
-    assert carry_slots(top, boxes, logits, gate=2.5)[0, 2, 0] == 19
-    # moved on by half its last step, A is one cell away and C 1.4
-    assert carry_slots(top, boxes, logits, gate=2.5, velocity=0.5)[0, 2, 0] == 13
-
-
 def test_the_patch_shift_finds_how_far_the_image_moved():
     torch.manual_seed(0)
     previous = torch.randn(48, 64)

@@ -27,7 +27,6 @@ def test_only_the_inference_fields_take_todays_preset_values():
 def test_the_inference_fields_are_the_ones_training_never_reads():
     assert set(inference_fields()) == {
         "slot_gate",
-        "slot_velocity",
         "slot_motion",
         "mask_boxes",
         "score_threshold",

@@ -61,12 +61,11 @@ class ModelConfig:
     # mask head widths are mask_dim / 2, 4, 8, 16, 32 (VisTR: mask_dim = hidden_dim = 384)
     mask_dim: int = 384
     mask_deform: bool = True  # VisTR's deformable 3×3 conv at stride 4; False: a plain conv
-    # "vistr": VisTR's head (the paper); "dot": MaskFormer's query · pixel-embedding masks at
-    # stride 4 from a small FPN, mask_dim / 4 wide (models/dot_mask_head.py, a deviation);
-    # "condinst": per-query dynamic networks over the same FPN and the pixel's offset from the
-    # query's box (models/condinst_mask_head.py, a deviation; needs two_stage)
+    # "vistr": VisTR's head (the paper); "condinst": per-query dynamic networks over a small
+    # FPN at stride 4, mask_dim / 4 wide, and the pixel's offset from the query's box
+    # (models/condinst_mask_head.py, a deviation; needs two_stage)
     mask_head: str = "vistr"
-    # with two_stage, "dot" and "condinst" masks are cut to their proposal's box at inference;
+    # "condinst" masks are cut to their proposal's box at inference;
     # False: not in training (the mask learns its instance's extent itself; a deviation)
     mask_cut_training: bool = True
     # True: at inference each two-stage proposal's box is read again from its uncut mask (the
@@ -90,10 +89,6 @@ class ModelConfig:
     # of re-paired one to one with every frame's top tokens (a deviation, on in `tiny`: the
     # one-to-one pairing moves slots between objects; models/proposals.py, training-notes)
     slot_gate: float = field(default=0.0, metadata=INFERENCE)
-    # with slot_gate, the share of its last step a slot is moved on before it is carried
-    # (damped constant velocity: objects cross about a third of their size a frame; a deviation,
-    # more targets followed through the video; training-notes; `tiny` now uses slot_motion)
-    slot_velocity: float = field(default=0.0, metadata=INFERENCE)
     # > 0: with slot_gate, a slot is moved instead by the shift of the slot_motion-px square of
     # image around its centre to the next input frame (normalised cross-correlation within as
     # many px, at half resolution; a deviation, on in `tiny` at 48 with slot_gate 1.0: a
@@ -181,11 +176,12 @@ class Config:
         )
 
 
-# Fields removed after probes that never earned their place (docs/training-notes.md): an older
+# Fields removed after probes that never earned their place or that a later change superseded
+# (docs/training-notes.md): an older
 # checkpoint or params file may still hold them at the value every preset had, which is what
 # the code does now, so they are dropped; any other value cannot be honoured and fails.
 RETIRED: dict[str, dict[str, Any]] = {
-    "ModelConfig": {"frame_attention": False, "score_target_map": 0.0},
+    "ModelConfig": {"frame_attention": False, "score_target_map": 0.0, "slot_velocity": 0.0},
     "TrainConfig": {"lr_mask_head": 0.0},
 }
 

@@ -13,9 +13,7 @@ top token only within `slot_gate` cells of its own, and where none is left it fo
 best-scored token next to its own (shared if need be). An object often holds several of
 the n best tokens, and how many changes from frame to frame; the plain one-to-one pairing
 then has to move some slot to another object whenever its object loses a token. With a
-`slot_velocity` v a slot is looked for at its centre moved on by v times its last step
-(a damped constant-velocity prediction, as SORT's Kalman filter makes without the filter).
-With `slot_motion` p px it is looked for where the image around its centre went instead: the
+With `slot_motion` p px a slot is looked for where the image around its centre went: the
 shift that maximises the normalised cross-correlation of the p × p patch there with the next
 input frame, within p px (the template matching of classic trackers). A measured shift lets
 the gate be tighter than a predicted one.
@@ -47,12 +45,10 @@ class TokenProposals(nn.Module):
         d: int,
         num_queries: int,
         slot_gate: float = 0.0,
-        slot_velocity: float = 0.0,
         slot_motion: int = 0,
     ):
         super().__init__()
-        self.num_queries, self.slot_gate = num_queries, slot_gate
-        self.slot_velocity, self.slot_motion = slot_velocity, slot_motion
+        self.num_queries, self.slot_gate, self.slot_motion = num_queries, slot_gate, slot_motion
         self.score = nn.Linear(d, 1)
         self.box = MLP(d, d, 4, 3)
 
@@ -75,13 +71,7 @@ class TokenProposals(nn.Module):
         if self.slot_gate > 0 and not self.training:
             frames = video if self.slot_motion else None
             top = carry_slots(
-                top,
-                boxes.detach(),
-                logits.detach(),
-                self.slot_gate,
-                self.slot_velocity,
-                frames,
-                self.slot_motion,
+                top, boxes.detach(), logits.detach(), self.slot_gate, frames, self.slot_motion
             )
         else:
             top = link_slots(top, boxes.detach().flatten(2, 3))
@@ -132,15 +122,13 @@ def carry_slots(
     boxes: Tensor,
     logits: Tensor,
     gate: float,
-    velocity: float = 0.0,
     frames: Tensor | None = None,
     patch: int = 0,
 ) -> Tensor:
     """Carry each frame's slots (B, T, n top-token indices) to the next frame: Hungarian on
-    centre distance in cells over the pairs within `gate` cells, from each slot's centre moved
-    on by `velocity` times its step from the frame before, or, given `frames`, by the shift
-    `patch_shift` measures between the two frames; a slot left without a top token takes the
-    best-scored token among its own and the 8 around it.
+    centre distance in cells over the pairs within `gate` cells, from each slot's centre, moved
+    (given `frames`) by the shift `patch_shift` measures between the two frames; a slot left
+    without a top token takes the best-scored token among its own and the 8 around it.
 
     boxes (B, T, h, w, 4) sigmoid cxcywh, logits (B, T, h, w), frames (B, T, 3, H, W)."""
     h, w = logits.shape[2:4]
@@ -160,8 +148,6 @@ def carry_slots(
             if frames is not None:
                 shift = patch_shift(grey[b, t - 1], grey[b, t], ahead * pixels_per_cell, patch // 2)
                 ahead = ahead + shift / pixels_per_cell
-            elif t > 1 and velocity:
-                ahead = ahead + velocity * (ahead - centres[b, t - 2, carried[b, t - 2]])
             cost = torch.cdist(ahead, centres[b, t, top[b, t]]).cpu().numpy()
             rows, cols = linear_sum_assignment(np.where(cost <= gate, cost, OUT_OF_GATE))
             kept = cost[rows, cols] <= gate

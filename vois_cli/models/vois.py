@@ -22,7 +22,6 @@ from vois_cli.models.baselines import VisTRR50Backbone
 from vois_cli.models.condinst_mask_head import CondInstMaskHead
 from vois_cli.models.criterion import SetCriterion
 from vois_cli.models.decoder import Decoder
-from vois_cli.models.dot_mask_head import DotMaskHead
 from vois_cli.models.mask_head import MaskHead
 from vois_cli.models.matcher import as_sequences
 from vois_cli.models.mlp import MLP
@@ -32,7 +31,7 @@ from vois_cli.models.proposals import TokenProposals
 from vois_cli.models.similarity import CHANNELS as SIMILARITY_CHANNELS
 
 BACKBONES = {"vois": DualPathSwin, "vistr_r50": VisTRR50Backbone}
-MASK_HEADS = {"vistr": MaskHead, "dot": DotMaskHead, "condinst": CondInstMaskHead}
+MASK_HEADS = {"vistr": MaskHead, "condinst": CondInstMaskHead}
 
 
 class VOIS(nn.Module):
@@ -79,7 +78,7 @@ class VOIS(nn.Module):
         ]
         self.mask_head = MASK_HEADS[cfg.mask_head](cfg, mask_channels)
         self.proposals = (
-            TokenProposals(d, cfg.num_queries, cfg.slot_gate, cfg.slot_velocity, cfg.slot_motion)
+            TokenProposals(d, cfg.num_queries, cfg.slot_gate, cfg.slot_motion)
             if cfg.two_stage
             else None
         )
