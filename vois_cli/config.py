@@ -89,7 +89,7 @@ class ModelConfig:
     # of re-paired one to one with every frame's top tokens (a deviation, on in `tiny`: the
     # one-to-one pairing moves slots between objects; models/proposals.py, training-notes)
     slot_gate: float = field(default=0.0, metadata=INFERENCE)
-    # > 0: with slot_gate, a slot is moved instead by the shift of the slot_motion-px square of
+    # > 0: with slot_gate, a slot is moved by the shift of the slot_motion-px square of
     # image around its centre to the next input frame (normalised cross-correlation within as
     # many px, at half resolution; a deviation, on in `tiny` at 48 with slot_gate 1.0: a
     # measured shift lets the gate be tighter, AP up over three default runs and eight test
@@ -176,10 +176,10 @@ class Config:
         )
 
 
-# Fields removed after probes that never earned their place or that a later change superseded
-# (docs/training-notes.md): an older
-# checkpoint or params file may still hold them at the value every preset had, which is what
-# the code does now, so they are dropped; any other value cannot be honoured and fails.
+# Fields removed after probes that never earned their place, or that a later change superseded
+# (docs/training-notes.md): an older checkpoint or params file may still hold them at the
+# value every preset had, which is what the code does now, so they are dropped; any other
+# value cannot be honoured and fails.
 RETIRED: dict[str, dict[str, Any]] = {
     "ModelConfig": {"frame_attention": False, "score_target_map": 0.0, "slot_velocity": 0.0},
     "TrainConfig": {"lr_mask_head": 0.0},

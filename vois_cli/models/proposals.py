@@ -12,8 +12,8 @@ With a `slot_gate` (at inference only) a slot is carried rather than reassigned:
 top token only within `slot_gate` cells of its own, and where none is left it follows the
 best-scored token next to its own (shared if need be). An object often holds several of
 the n best tokens, and how many changes from frame to frame; the plain one-to-one pairing
-then has to move some slot to another object whenever its object loses a token. With a
-With `slot_motion` p px a slot is looked for where the image around its centre went: the
+then has to move some slot to another object whenever its object loses a token. With
+`slot_motion` p px a slot is looked for where the image around its centre went: the
 shift that maximises the normalised cross-correlation of the p × p patch there with the next
 input frame, within p px (the template matching of classic trackers). A measured shift lets
 the gate be tighter than a predicted one.
