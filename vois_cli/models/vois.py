@@ -3,11 +3,11 @@
 backbone (dual-path Swin, or the vistr_r50 baseline) -> f4 -> neck Linear -> memory E with
 a 3D sine position encoding -> DETR decoder with N = n·T learned queries -> per query a
 class (relevant / no-object) and a box; the last layer's queries and the backbone's f1..f3
--> the VisTR mask head. Query t·n + j is proposal j in frame t.
+-> the mask head (VisTR's, or CondInst's in `tiny`). Query t·n + j is proposal j in frame t.
 
-With `two_stage` (a deviation, off in every preset) the queries start from the memory's
-best tokens instead (models/proposals.py), the decoder's boxes refine the tokens' boxes and
-the mask head sees each proposal's box.
+With `two_stage` (a deviation, on in `tiny`) the queries start from the memory's best tokens
+instead (models/proposals.py), the decoder's boxes refine the tokens' boxes and the mask
+head sees each proposal's box.
 """
 
 from __future__ import annotations
