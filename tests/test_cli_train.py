@@ -187,3 +187,6 @@ def test_bad_config_overrides(dirs):
     assert err.problem == "bad --set override (unknown ModelConfig fields: nope)"
     err = _error("--data", data, "--out", run, "--preset", "tiny", "--set", "epochs=3")
     assert err.problem == "bad --set 'epochs=3'"
+    err = _error("--data", data, "--out", run, "--preset", "tiny", "--set", "train.lr=fast")
+    assert err.problem == "bad --set override (TrainConfig.lr = 'fast' is not a number)"
+    assert not run.exists()

@@ -8,6 +8,7 @@ described in docs/design.md#presets. `params.yaml` maps onto these fields one to
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,7 +201,42 @@ def _build(kind: type, values: dict[str, Any]) -> Any:
     unknown = sorted(set(values) - set(names))
     if unknown:
         raise ValueError(f"unknown {kind.__name__} fields: {', '.join(unknown)}")
-    return kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    types = typing.get_type_hints(kind)
+    return kind(**{k: _typed(f"{kind.__name__}.{k}", types[k], v) for k, v in values.items()})
+
+
+def _typed(name: str, expected: Any, value: Any) -> Any:
+    """`value` as field `name` holds it, or a ValueError naming the field: ints widen to
+    floats, lists become tuples, and a number written 6e-4 (a string to YAML 1.1, which reads
+    exponents only after a dot) becomes a float."""
+    if expected is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if expected is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if typing.get_origin(expected) is tuple and isinstance(value, list | tuple):
+        items = typing.get_args(expected)
+        length_ok = items[-1] is Ellipsis or len(value) == len(items)
+        if length_ok and all(_is(items[0], v) for v in value):
+            return tuple(value)
+    elif _is(expected, value):
+        return value
+    raise ValueError(f"{name} = {value!r} is not {_describe(expected)}")
+
+
+def _is(expected: type, value: Any) -> bool:
+    """isinstance, except that a bool is not an int."""
+    return isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
+
+
+def _describe(expected: Any) -> str:
+    if typing.get_origin(expected) is tuple:
+        items = typing.get_args(expected)
+        count = "" if items[-1] is Ellipsis else f"{len(items)} "
+        return f"a list of {count}{items[0].__name__}s"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[expected]
 
 
 PRESETS: dict[str, Config] = {
