@@ -31,6 +31,7 @@ def test_params_yaml_values_become_the_fields_types():
         ("model.num_queries", 10.5, "an integer"),
         ("model.num_queries", True, "an integer"),
         ("model.cross_stages", [3.5], "a list of ints"),
+        ("model.cross_stages", 3, "a list of ints"),
         ("model.video_window", [4, 3], "a list of 3 ints"),
         ("model.mask_head", 3, "a string"),
     ],

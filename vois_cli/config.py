@@ -216,10 +216,12 @@ def _typed(name: str, expected: Any, value: Any) -> Any:
             pass
     if expected is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    if typing.get_origin(expected) is tuple and isinstance(value, list | tuple):
+    if typing.get_origin(expected) is tuple:
         items = typing.get_args(expected)
-        length_ok = items[-1] is Ellipsis or len(value) == len(items)
-        if length_ok and all(_is(items[0], v) for v in value):
+        fits = isinstance(value, list | tuple) and (
+            items[-1] is Ellipsis or len(value) == len(items)
+        )
+        if fits and all(_is(items[0], v) for v in value):
             return tuple(value)
     elif _is(expected, value):
         return value
