@@ -72,7 +72,9 @@ def train(
         config = preset(preset_name, **fields)
     except (ValueError, TypeError) as e:
         raise InputError(
-            None, f"bad --set override ({e})", "name fields of ModelConfig/TrainConfig, each with a value of its type"
+            None,
+            f"bad --set override ({e})",
+            "name fields of ModelConfig/TrainConfig, each with a value of its type",
         ) from e
     from vois_cli.engine import train as train_model  # torch: only when a command runs
     from vois_cli.engine import with_epochs
