@@ -188,8 +188,9 @@ RETIRED: dict[str, dict[str, Any]] = {
 
 
 def _build(kind: type, values: dict[str, Any]) -> Any:
-    """Instantiate a config dataclass from plain values (lists become tuples); unknown keys fail."""
-    names = {f.name: f for f in dataclasses.fields(kind)}
+    """Instantiate a config dataclass from plain values, each as its field's type (`_typed`);
+    unknown keys fail."""
+    types = typing.get_type_hints(kind)  # field name -> type, the annotations resolved
     retired = RETIRED.get(kind.__name__, {})
     for key in sorted(set(values) & set(retired)):
         if values[key] != retired[key]:
@@ -198,10 +199,9 @@ def _build(kind: type, values: dict[str, Any]) -> Any:
                 "what the code does now, is accepted)"
             )
     values = {k: v for k, v in values.items() if k not in retired}
-    unknown = sorted(set(values) - set(names))
+    unknown = sorted(set(values) - set(types))
     if unknown:
         raise ValueError(f"unknown {kind.__name__} fields: {', '.join(unknown)}")
-    types = typing.get_type_hints(kind)
     return kind(**{k: _typed(f"{kind.__name__}.{k}", types[k], v) for k, v in values.items()})
 
 
@@ -209,13 +209,11 @@ def _typed(name: str, expected: Any, value: Any) -> Any:
     """`value` as field `name` holds it, or a ValueError naming the field: ints widen to
     floats, lists become tuples, and a number written 6e-4 (a string to YAML 1.1, which reads
     exponents only after a dot) becomes a float."""
-    if expected is float and isinstance(value, str):
+    if expected is float and not isinstance(value, bool):
         try:
             return float(value)
-        except ValueError:
+        except (TypeError, ValueError):
             pass
-    if expected is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
     if typing.get_origin(expected) is tuple:
         items = typing.get_args(expected)
         fits = isinstance(value, list | tuple) and (
