@@ -32,10 +32,10 @@ def _record(tmp_path, ap, *options):
     return record_experiment.main([*args, *options])
 
 
-def _table_cells(lines):
+def _table_cells(lines, column=2):
     header, rule, *rows = lines
     assert header.startswith("| benchmark | preset | variant | seeds | AP | AP50 |")
-    return {row.split(" | ")[2]: row.split(" | ")[3:5] for row in rows}
+    return {row.split(" | ")[column]: row.split(" | ")[3:5] for row in rows}
 
 
 def test_rows_are_variants_with_mean_and_std_over_seeds(tmp_path):
@@ -49,19 +49,39 @@ def test_rows_are_variants_with_mean_and_std_over_seeds(tmp_path):
     runs = report.load_experiments(tmp_path / "exp")
     lines = report.accuracy_table(runs)
     assert _table_cells(lines) == {
-        "full model (cross 3+4)": ["2", "60.0 ± 14.1"],
-        "no target (Table 3)": ["1", "20.0"],
-        "cross stage 3 only (Table 4)": ["1", "40.0"],
-        "vistr_r50 baseline (Table 2)": ["1", "30.0"],
+        "full": ["2", "60.0 ± 14.1"],
+        "no_target": ["1", "20.0"],
+        "cross3": ["1", "40.0"],
+        "vistr_r50": ["1", "30.0"],
         "full+two_stage": ["1", "10.0"],
         "full+36ep": ["1", "60.0"],
     }
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    no_target = next(row for row in lines if "| no target (Table 3) |" in row)
-    assert no_target.endswith(f"| 26.7 / 42.9 / 28.1 / 31.0 / 38.0 | {head.stdout[:7]} |")
-    full_36 = next(row for row in lines if "| full+36ep |" in row)
-    assert full_36.endswith(f"|  | {head.stdout[:7]} |")  # no paper figures
+    assert all(row.endswith(f"|  | {head.stdout[:7]} |") for row in lines[2:])  # none is today's
     assert {r["meta"]["command"] for r in runs} == {"dvc exp run"}
+
+
+def test_the_readme_shows_each_presets_current_version_beside_the_paper(tmp_path):
+    tag = report.TODAY["tiny"]
+    _record(tmp_path, 0.1)  # an earlier `tiny`
+    _record(tmp_path, 0.5, "--variant", f"full+{tag}")
+    _record(tmp_path, 0.7, "--variant", f"full+{tag}", "--set", "train.seed=1")
+    _record(tmp_path, 0.6, "--variant", f"full+{tag}+36ep", "--set", "train.epochs=36")
+    _record(tmp_path, 0.2, "--variant", f"no_target+{tag}", "--set", "model.use_target=false")
+    _record(tmp_path, 0.3, "--set", "model.preset=paper")  # a preset without versions
+    lines = report.accuracy_table(report.load_experiments(tmp_path / "exp"), today=True)
+    assert [row.split(" | ")[1:5] for row in lines[2:]] == [
+        ["paper", "full model (cross 3+4)", "1", "30.0"],
+        ["tiny", "full model (cross 3+4)", "2", "60.0 ± 14.1"],
+        ["tiny", "full model (cross 3+4), +36ep", "1", "60.0"],
+        ["tiny", "no target (Table 3)", "1", "20.0"],
+    ]
+    paper = [row.split(" | ")[-2] for row in lines[2:]]
+    assert paper == ["38.8 / 61.6 / 41.8 / 41.2 / 46.6"] * 2 + [
+        "",
+        "26.7 / 42.9 / 28.1 / 31.0 / 38.0",
+    ]
+    assert f"| full+{tag} |" in report.results_md({}, report.load_experiments(tmp_path / "exp"))
 
 
 def test_a_recorded_run_says_where_it_came_from(tmp_path):
