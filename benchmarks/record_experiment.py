@@ -12,7 +12,7 @@ The file (one per run; the report averages the runs of a row over their seeds):
 
     {"benchmark": "SynthLive default",   # --benchmark, else from params synth.preset
      "preset": "tiny",                   # params model.preset
-     "variant": "no_target",             # --variant, else derived from params.model
+     "variant": "no_target+motion48",    # --variant, else derived from params.model
      "seed": 1,                          # params train.seed
      "params": {...},                    # params.yaml with the --set overrides applied
      "metrics": {"AP": 0.0, ...},        # metrics.json as `vois eval` writes it, in [0, 1]
@@ -23,9 +23,11 @@ The file (one per run; the report averages the runs of a row over their seeds):
               "machine": {"platform", "cores", "torch", "device", "threads", "other_jobs"}}}
 
 Variants derived from params.model: `full` (cross stages 3 and 4), `no_target`
-(use_target false), `cross3`, `cross4`, `cross<...>`, `vistr_r50` (arch), with `+two_stage`
-appended when two_stage is on. Any other change (an option, more epochs) needs a name of its
-own, e.g. `--variant full+36ep`: runs that share a row must differ only in the seed.
+(use_target false), `cross3`, `cross4`, `cross<...>`, `vistr_r50` (arch), then the tag of the
+preset's current version where benchmarks/report.py's `TODAY` names one (`tiny`: e.g.
+`no_target+motion48`), with `+two_stage` appended when two_stage is on. Any other change (an
+option, more epochs) needs a name of its own that starts the same way, e.g. `--variant
+full+motion48+36ep`: runs that share a row must differ only in the seed.
 """
 
 from __future__ import annotations
@@ -39,21 +41,22 @@ from pathlib import Path
 
 import yaml
 from provenance import ROOT, command, provenance
-from report import Impossible, check
+from report import TODAY, Impossible, check
 
 OUT = ROOT / "benchmarks" / "results" / "experiments"
 
 
 def derived_variant(model: dict) -> str:
     """The paper variant that params.model describes (see the module docstring)."""
-    if model.get("two_stage"):
-        return derived_variant({**model, "two_stage": False}) + "+two_stage"
     if model.get("arch", "vois") == "vistr_r50":
-        return "vistr_r50"
-    if not model.get("use_target", True):
-        return "no_target"
-    stages = tuple(model.get("cross_stages", (3, 4)))
-    return "full" if stages == (3, 4) else "cross" + "".join(map(str, stages))
+        base = "vistr_r50"
+    elif not model.get("use_target", True):
+        base = "no_target"
+    else:
+        stages = tuple(model.get("cross_stages", (3, 4)))
+        base = "full" if stages == (3, 4) else "cross" + "".join(map(str, stages))
+    tags = [TODAY.get(model.get("preset")), "two_stage" if model.get("two_stage") else None]
+    return "+".join([base, *filter(None, tags)])
 
 
 def apply_sets(params: dict, sets: list[str]) -> dict:
@@ -74,8 +77,12 @@ def record(args: argparse.Namespace) -> tuple[Path, dict]:
     metrics = json.loads(args.metrics.read_text())
     derived = derived_variant(params.get("model", {}))
     variant = args.variant or derived
-    if variant != derived and variant in ("full", "no_target", "cross3", "cross4", "vistr_r50"):
-        raise SystemExit(f"record_experiment: params.yaml describes {derived}, not {variant}")
+    head = derived.removesuffix("+two_stage").split("+")  # the base and the version's tag
+    if variant.split("+")[: len(head)] != head:
+        raise SystemExit(
+            f"record_experiment: params.yaml describes {derived}: name the run "
+            f"{'+'.join(head)}[+...], not {variant}"
+        )
     synth = params.get("synth", {}).get("preset")
     benchmark = args.benchmark or (f"SynthLive {synth}" if synth else None)
     if benchmark is None:

@@ -40,9 +40,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- results -->", "<!-- /results -->"
 COLUMNS = ("AP", "AP50", "AP75", "AR1", "AR10")
 # A variant is `base[+tag...]`, base one of LABELS (record_experiment.py). A preset named here
-# has been changed since its first runs: its current version's runs carry this first tag, and
-# only they reach the README (earlier versions' rows stay in docs/RESULTS.md); any other
-# preset's untagged runs do.
+# has changed since its first runs: its current version's runs carry this first tag (which
+# record_experiment.py adds), and only they reach the README (earlier versions' rows stay in
+# docs/RESULTS.md); any other preset's untagged runs do. A new version gets a new tag here.
 TODAY = {"tiny": "motion48"}
 LABELS = {
     "full": "full model (cross 3+4)",

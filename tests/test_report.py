@@ -4,6 +4,7 @@ rows per variant with mean ± std over seeds, and impossible values refused."""
 import importlib.metadata
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -32,56 +33,56 @@ def _record(tmp_path, ap, *options):
     return record_experiment.main([*args, *options])
 
 
-def _table_cells(lines, column=2):
+def _table_cells(lines):
     header, rule, *rows = lines
     assert header.startswith("| benchmark | preset | variant | seeds | AP | AP50 |")
-    return {row.split(" | ")[column]: row.split(" | ")[3:5] for row in rows}
+    return {row.split(" | ")[2]: row.split(" | ")[3:5] for row in rows}
 
 
 def test_rows_are_variants_with_mean_and_std_over_seeds(tmp_path):
+    tag = report.TODAY["tiny"]
     _record(tmp_path, 0.5)
     _record(tmp_path, 0.7, "--set", "train.seed=1")
     _record(tmp_path, 0.2, "--set", "model.use_target=false")
     _record(tmp_path, 0.4, "--set", "model.cross_stages=[3]")
     _record(tmp_path, 0.3, "--set", "model.arch=vistr_r50")
     _record(tmp_path, 0.1, "--set", "model.two_stage=true")  # a deviation: its own row
-    _record(tmp_path, 0.6, "--set", "train.epochs=36", "--variant", "full+36ep")
+    _record(tmp_path, 0.6, "--set", "train.epochs=36", "--variant", f"full+{tag}+36ep")
     runs = report.load_experiments(tmp_path / "exp")
-    lines = report.accuracy_table(runs)
-    assert _table_cells(lines) == {
-        "full": ["2", "60.0 ± 14.1"],
-        "no_target": ["1", "20.0"],
-        "cross3": ["1", "40.0"],
-        "vistr_r50": ["1", "30.0"],
-        "full+two_stage": ["1", "10.0"],
-        "full+36ep": ["1", "60.0"],
+    assert _table_cells(report.accuracy_table(runs)) == {
+        f"full+{tag}": ["2", "60.0 ± 14.1"],
+        f"no_target+{tag}": ["1", "20.0"],
+        f"cross3+{tag}": ["1", "40.0"],
+        f"vistr_r50+{tag}": ["1", "30.0"],
+        f"full+{tag}+two_stage": ["1", "10.0"],
+        f"full+{tag}+36ep": ["1", "60.0"],
     }
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    assert all(row.endswith(f"|  | {head.stdout[:7]} |") for row in lines[2:])  # none is today's
     assert {r["meta"]["command"] for r in runs} == {"dvc exp run"}
 
 
-def test_the_readme_shows_each_presets_current_version_beside_the_paper(tmp_path):
-    tag = report.TODAY["tiny"]
-    _record(tmp_path, 0.1)  # an earlier `tiny`
-    _record(tmp_path, 0.5, "--variant", f"full+{tag}")
-    _record(tmp_path, 0.7, "--variant", f"full+{tag}", "--set", "train.seed=1")
-    _record(tmp_path, 0.6, "--variant", f"full+{tag}+36ep", "--set", "train.epochs=36")
-    _record(tmp_path, 0.2, "--variant", f"no_target+{tag}", "--set", "model.use_target=false")
-    _record(tmp_path, 0.3, "--set", "model.preset=paper")  # a preset without versions
-    lines = report.accuracy_table(report.load_experiments(tmp_path / "exp"), today=True)
+def test_the_readme_shows_each_presets_current_version_beside_the_paper(tmp_path, monkeypatch):
+    with monkeypatch.context() as earlier:
+        earlier.setitem(report.TODAY, "tiny", "v1")
+        _record(tmp_path, 0.1)  # a run of an earlier `tiny`: full+v1
+    _record(tmp_path, 0.5)
+    _record(tmp_path, 0.7, "--set", "train.seed=1")
+    _record(tmp_path, 0.6, "--set", "train.epochs=36", "--variant", "full+motion48+36ep")
+    _record(tmp_path, 0.2, "--set", "model.use_target=false")
+    _record(tmp_path, 0.3, "--set", "model.preset=paper")  # a preset without versions: full
+    runs = report.load_experiments(tmp_path / "exp")
+    lines = report.accuracy_table(runs, today=True)
     assert [row.split(" | ")[1:5] for row in lines[2:]] == [
         ["paper", "full model (cross 3+4)", "1", "30.0"],
         ["tiny", "full model (cross 3+4)", "2", "60.0 ± 14.1"],
         ["tiny", "full model (cross 3+4), +36ep", "1", "60.0"],
         ["tiny", "no target (Table 3)", "1", "20.0"],
     ]
-    paper = [row.split(" | ")[-2] for row in lines[2:]]
-    assert paper == ["38.8 / 61.6 / 41.8 / 41.2 / 46.6"] * 2 + [
-        "",
-        "26.7 / 42.9 / 28.1 / 31.0 / 38.0",
-    ]
-    assert f"| full+{tag} |" in report.results_md({}, report.load_experiments(tmp_path / "exp"))
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    full, no_target = "38.8 / 61.6 / 41.8 / 41.2 / 46.6", "26.7 / 42.9 / 28.1 / 31.0 / 38.0"
+    ends = [f"| {paper} | {head.stdout[:7]} |" for paper in (full, full, "", no_target)]
+    assert [row[-len(end) :] for row, end in zip(lines[2:], ends, strict=True)] == ends
+    everything = report.results_md({}, runs)  # docs/RESULTS.md: every run, by its name
+    assert "| full+v1 | 1 | 10.0 |" in everything and "| full+motion48 | 2 |" in everything
 
 
 def test_a_recorded_run_says_where_it_came_from(tmp_path):
@@ -89,15 +90,17 @@ def test_a_recorded_run_says_where_it_came_from(tmp_path):
     run = json.loads(path.read_text())
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     assert run["meta"]["commit"] == head.stdout.strip()  # (unless someone committed meanwhile)
-    assert path.name == f"synthlive-default-tiny-full-seed0-{head.stdout[:7]}.json"
+    assert path.name == f"synthlive-default-tiny-full+motion48-seed0-{head.stdout[:7]}.json"
     assert run["meta"]["recorded_by"].startswith("python3 benchmarks/record_experiment.py --")
     assert run["meta"]["machine"]["other_jobs"] == "a queue run"
     assert run["meta"]["machine"]["torch"] == importlib.metadata.version("torch")
     assert (run["train_minutes"], run["seed"], run["params"]["train"]["epochs"]) == (16.5, 0, 12)
     with pytest.raises(SystemExit, match="exists"):  # a second record of it is refused
         _record(tmp_path, 0.5)
-    with pytest.raises(SystemExit, match="describes full, not no_target"):
-        _record(tmp_path, 0.5, "--variant", "no_target", "--force")
+    for wrong in ("no_target", "full", "full+36ep"):  # the base and the version's tag first
+        expected = f"describes full+motion48: name the run full+motion48[+...], not {wrong}"
+        with pytest.raises(SystemExit, match=re.escape(expected)):
+            _record(tmp_path, 0.5, "--variant", wrong, "--force")
     with pytest.raises(SystemExit, match=r"AP = 1.5 is outside \[0, 1\]"):
         _record(tmp_path, 1.5, "--force")
 
