@@ -258,6 +258,29 @@ def test_same_seed_same_benchmark_with_any_worker_count(tiny, tmp_path):
         np.testing.assert_array_equal(first, second)
 
 
+def test_extra_training_clips_leave_the_preset_and_its_test_split_as_they_were(tiny, tmp_path):
+    more = tmp_path / "more"
+    code = CliRunner().invoke(app, ["synth", str(more), "--preset", "tiny", "--extra-train", "2"])
+    assert code.output.strip() == f"wrote 8 clips (6 train, 2 test) to {more}"
+    for rel in ("annotations/test.json", "annotations/test_all.json"):
+        assert (more / rel).read_bytes() == (tiny / rel).read_bytes(), rel
+    for name in ("clip00003.mp4", "clip00005.mp4"):  # the preset's last train and test clips
+        frames = [np.stack(list(read_frames(r / "videos" / name, rate=None))) for r in (tiny, more)]
+        np.testing.assert_array_equal(*frames)
+    train = load_annotations(more / "annotations" / "train_all.json")
+    assert [(v.id, v.name) for v in train.videos][3:] == [
+        (4, "clip00003"), (7, "clip00006"), (8, "clip00007")
+    ]  # fmt: skip
+    relevant = json.loads((more / "annotations" / "train.json").read_text())["annotations"]
+    assert {a["video_id"] for a in relevant} == {1, 2, 3, 4, 7, 8}
+    manifest = json.loads((more / "synth.json").read_text())
+    assert manifest["splits"]["train"][4:] == ["clip00006", "clip00007"]
+    # their own random stream: not the clips a larger preset would hold at those indices
+    extra, _ = clip_scene(dataclasses.replace(SYNTH_PRESETS["tiny"], stream=2), 0, 6)
+    plain, _ = clip_scene(SYNTH_PRESETS["tiny"], 0, 6)
+    assert manifest["clips"][6]["target"] == extra.target.to_dict() != plain.target.to_dict()
+
+
 def test_another_seed_gives_another_benchmark(tiny):
     scene, _ = clip_scene(SYNTH_PRESETS["tiny"], 1, 0)
     manifest = json.loads((tiny / "synth.json").read_text())

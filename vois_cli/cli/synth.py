@@ -27,6 +27,14 @@ def synth(
             help="Attributes a look-alike may differ in, comma-separated: shape, pattern, colour."
         ),
     ] = "shape,pattern,colour",
+    extra_train: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Training clips more, from a random stream of their own (the test split stays "
+            "the preset's).",
+        ),
+    ] = 0,
     preview: Annotated[
         Path | None,
         typer.Option(
@@ -41,10 +49,17 @@ def synth(
     attributes = tuple(a.strip() for a in look_alikes.split(","))
     with progress_bar(f"synth {spec.name}") as report:
         write_benchmark(
-            out, spec.name, seed, workers=workers, progress=report, look_alikes=attributes
+            out,
+            spec.name,
+            seed,
+            workers=workers,
+            progress=report,
+            look_alikes=attributes,
+            extra_train=extra_train,
         )
     if preview is not None:
         from vois_cli.data.contact_sheet import write_contact_sheet  # scipy: only when asked
 
         write_contact_sheet(preview, out)
-    typer.echo(f"wrote {spec.clips} clips ({spec.train} train, {spec.test} test) to {out}")
+    train = spec.train + extra_train
+    typer.echo(f"wrote {train + spec.test} clips ({train} train, {spec.test} test) to {out}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +65,7 @@ SYNTH_PRESETS: dict[str, SynthPreset] = {
     # the paper's scale and split (1935 / 483)
     "full": SynthPreset("full", 1935, 483, 640, 360, (100, 144), 320),
 }
+EXTRA_STREAM = 2  # the random stream of a benchmark's extra training clips (write_benchmark)
 
 
 def synth_preset(name: str) -> SynthPreset:
@@ -146,11 +147,11 @@ def write_clip(
     }
 
 
-def _split_json(preset: SynthPreset, clips: list[dict], first_id: int, objects: str) -> dict:
-    """The YouTube-VIS / LiveVideos annotation file for `clips`, with each clip's `objects`
-    ("objects": the relevant ones, "all": every product); video ids start at first_id."""
+def _split_json(preset: SynthPreset, clips: list[tuple[int, dict]], objects: str) -> dict:
+    """The YouTube-VIS / LiveVideos annotation file for `clips` [(video id, clip)], with each
+    clip's `objects` ("objects": the relevant ones, "all": every product)."""
     videos, annotations = [], []
-    for video_id, clip in enumerate(clips, start=first_id):
+    for video_id, clip in clips:
         name, length = clip["name"], clip["length"]
         videos.append(
             {
@@ -190,11 +191,15 @@ def write_benchmark(
     workers: int = 1,
     progress: Callable[..., None] | None = None,
     look_alikes: tuple[str, ...] = ATTRIBUTES,
+    extra_train: int = 0,
 ) -> dict:
     """Generate a SynthLive benchmark at `root`; returns the manifest written to synth.json.
 
     `workers` > 1 renders clips in that many processes; the output is the same byte for byte.
     `look_alikes`: the attributes a hard negative may differ in (e.g. ("colour",) only).
+    `extra_train` clips more join the train split, drawn after the preset's clips from a
+    random stream of their own (EXTRA_STREAM): the preset's clips, its test split included,
+    stay what they are without them.
     """
     spec = synth_preset(preset)
     if not look_alikes or not set(look_alikes) <= set(ATTRIBUTES):
@@ -208,18 +213,23 @@ def write_benchmark(
     with atomic_dir(root) as build:
         clips = []
         jobs = [(build, spec, seed, k, tuple(look_alikes)) for k in range(spec.clips)]
+        extra = replace(spec, stream=EXTRA_STREAM)
+        jobs += [
+            (build, extra, seed, k, tuple(look_alikes))
+            for k in range(spec.clips, spec.clips + extra_train)
+        ]
         with ProcessPoolExecutor(workers) if workers > 1 else _Serial() as pool:
             for clip in pool.map(write_clip, *zip(*jobs, strict=True)):
                 clips.append(clip)
                 if progress is not None:
-                    progress(len(clips), spec.clips, clip=clip["name"])
-        for split, part, first in (
-            ("train", clips[: spec.train], 1),
-            ("test", clips[spec.train :], spec.train + 1),
-        ):
+                    progress(len(clips), len(jobs), clip=clip["name"])
+        # video id = clip index + 1: the test split's ids do not move with extra_train
+        train = [*range(spec.train), *range(spec.clips, len(clips))]
+        splits = {"train": train, "test": range(spec.train, spec.clips)}
+        for split, part in splits.items():
             for suffix, objects in (("", "objects"), ("_all", "all")):
                 path = build / "annotations" / f"{split}{suffix}.json"
-                ann = _split_json(spec, part, first, objects)
+                ann = _split_json(spec, [(k + 1, clips[k]) for k in part], objects)
                 validate_annotations(ann, path, require_targets=True)
                 write_json(path, ann)
         manifest = {
@@ -227,10 +237,7 @@ def write_benchmark(
             "seed": seed,
             "look_alikes": list(look_alikes),
             "source_fps": SOURCE_FPS,
-            "splits": {
-                "train": [c["name"] for c in clips[: spec.train]],
-                "test": [c["name"] for c in clips[spec.train :]],
-            },
+            "splits": {split: [clips[k]["name"] for k in part] for split, part in splits.items()},
             "clips": [c["manifest"] for c in clips],  # objects listed back to front
         }
         write_json(build / "synth.json", manifest, indent=1)
