@@ -61,12 +61,13 @@ def test_rows_are_variants_with_mean_and_std_over_seeds(tmp_path):
 
 
 def test_the_readme_shows_each_presets_current_version_beside_the_paper(tmp_path, monkeypatch):
+    tag = report.TODAY["tiny"]
     with monkeypatch.context() as earlier:
         earlier.setitem(report.TODAY, "tiny", "v1")
         _record(tmp_path, 0.1)  # a run of an earlier `tiny`: full+v1
     _record(tmp_path, 0.5)
     _record(tmp_path, 0.7, "--set", "train.seed=1")
-    _record(tmp_path, 0.6, "--set", "train.epochs=36", "--variant", "full+motion48+36ep")
+    _record(tmp_path, 0.6, "--set", "train.epochs=36", "--variant", f"full+{tag}+36ep")
     _record(tmp_path, 0.2, "--set", "model.use_target=false")
     _record(tmp_path, 0.3, "--set", "model.preset=paper")  # a preset without versions: full
     runs = report.load_experiments(tmp_path / "exp")
@@ -82,7 +83,7 @@ def test_the_readme_shows_each_presets_current_version_beside_the_paper(tmp_path
     ends = [f"| {paper} | {head.stdout[:7]} |" for paper in (full, full, "", no_target)]
     assert [row[-len(end) :] for row, end in zip(lines[2:], ends, strict=True)] == ends
     everything = report.results_md({}, runs)  # docs/RESULTS.md: every run, by its name
-    assert "| full+v1 | 1 | 10.0 |" in everything and "| full+motion48 | 2 |" in everything
+    assert "| full+v1 | 1 | 10.0 |" in everything and f"| full+{tag} | 2 |" in everything
 
 
 def test_a_recorded_run_says_where_it_came_from(tmp_path):
@@ -90,7 +91,8 @@ def test_a_recorded_run_says_where_it_came_from(tmp_path):
     run = json.loads(path.read_text())
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     assert run["meta"]["commit"] == head.stdout.strip()  # (unless someone committed meanwhile)
-    assert path.name == f"synthlive-default-tiny-full+motion48-seed0-{head.stdout[:7]}.json"
+    tag = report.TODAY["tiny"]
+    assert path.name == f"synthlive-default-tiny-full+{tag}-seed0-{head.stdout[:7]}.json"
     assert run["meta"]["recorded_by"].startswith("python3 benchmarks/record_experiment.py --")
     assert run["meta"]["machine"]["other_jobs"] == "a queue run"
     assert run["meta"]["machine"]["torch"] == importlib.metadata.version("torch")
@@ -98,7 +100,7 @@ def test_a_recorded_run_says_where_it_came_from(tmp_path):
     with pytest.raises(SystemExit, match="exists"):  # a second record of it is refused
         _record(tmp_path, 0.5)
     for wrong in ("no_target", "full", "full+36ep"):  # the base and the version's tag first
-        expected = f"describes full+motion48: name the run full+motion48[+...], not {wrong}"
+        expected = f"describes full+{tag}: name the run full+{tag}[+...], not {wrong}"
         with pytest.raises(SystemExit, match=re.escape(expected)):
             _record(tmp_path, 0.5, "--variant", wrong, "--force")
     with pytest.raises(SystemExit, match=r"AP = 1.5 is outside \[0, 1\]"):
