@@ -31,7 +31,7 @@ def synth(
         int,
         typer.Option(
             min=0,
-            help="Training clips more, from a random stream of their own (the test split stays "
+            help="More training clips, from a random stream of their own (the test split stays "
             "the preset's).",
         ),
     ] = 0,

@@ -197,7 +197,7 @@ def write_benchmark(
 
     `workers` > 1 renders clips in that many processes; the output is the same byte for byte.
     `look_alikes`: the attributes a hard negative may differ in (e.g. ("colour",) only).
-    `extra_train` clips more join the train split, drawn after the preset's clips from a
+    `extra_train` more clips join the train split, drawn after the preset's clips from a
     random stream of their own (EXTRA_STREAM): the preset's clips, its test split included,
     stay what they are without them.
     """
