@@ -48,7 +48,7 @@ def synth(
     spec = synth_preset(preset)
     attributes = tuple(a.strip() for a in look_alikes.split(","))
     with progress_bar(f"synth {spec.name}") as report:
-        write_benchmark(
+        splits = write_benchmark(
             out,
             spec.name,
             seed,
@@ -56,10 +56,10 @@ def synth(
             progress=report,
             look_alikes=attributes,
             extra_train=extra_train,
-        )
+        )["splits"]
     if preview is not None:
         from vois_cli.data.contact_sheet import write_contact_sheet  # scipy: only when asked
 
         write_contact_sheet(preview, out)
-    train = spec.train + extra_train
-    typer.echo(f"wrote {train + spec.test} clips ({train} train, {spec.test} test) to {out}")
+    train, test = len(splits["train"]), len(splits["test"])
+    typer.echo(f"wrote {train + test} clips ({train} train, {test} test) to {out}")
