@@ -20,7 +20,7 @@ def test_dvc_repro_runs_every_stage_and_writes_valid_metrics(tmp_path):
     for name in ("stages", "vois_cli"):
         shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
-    params["synth"].update(preset="tiny", workers=1)
+    params["synth"].update(preset="tiny", workers=1, extra_train=0)
     params["pretrain"].update(preset="tiny", epochs=1, clips_per_video=1, workers=1)
     params["train"].update(epochs=1, clips_per_video=1, device="cpu")
     params["infer"]["device"] = "cpu"
