@@ -12,7 +12,7 @@ The file (one per run; the report averages the runs of a row over their seeds):
 
     {"benchmark": "SynthLive default",   # --benchmark, else from params synth.preset
      "preset": "tiny",                   # params model.preset
-     "variant": "no_target+motion48",    # --variant, else derived from params.model
+     "variant": "no_target+extra144",    # --variant, else derived from params.model
      "seed": 1,                          # params train.seed
      "params": {...},                    # params.yaml with the --set overrides applied
      "metrics": {"AP": 0.0, ...},        # metrics.json as `vois eval` writes it, in [0, 1]
@@ -25,9 +25,9 @@ The file (one per run; the report averages the runs of a row over their seeds):
 Variants derived from params.model: `full` (cross stages 3 and 4), `no_target`
 (use_target false), `cross3`, `cross4`, `cross<...>`, `vistr_r50` (arch), then the tag of the
 preset's current version where benchmarks/report.py's `TODAY` names one (`tiny`: e.g.
-`no_target+motion48`), with `+two_stage` appended when two_stage is on. Any other change (an
+`no_target+extra144`), with `+two_stage` appended when two_stage is on. Any other change (an
 option, more epochs) needs a name of its own that starts the same way, e.g. `--variant
-full+motion48+36ep`: runs that share a row must differ only in the seed.
+full+extra144+12ep`: runs that share a row must differ only in the seed.
 """
 
 from __future__ import annotations

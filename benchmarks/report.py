@@ -43,7 +43,7 @@ COLUMNS = ("AP", "AP50", "AP75", "AR1", "AR10")
 # has changed since its first runs: its current version's runs carry this first tag (which
 # record_experiment.py adds), and only they reach the README (earlier versions' rows stay in
 # docs/RESULTS.md); any other preset's untagged runs do. A new version gets a new tag here.
-TODAY = {"tiny": "motion48"}
+TODAY = {"tiny": "extra144"}
 LABELS = {
     "full": "full model (cross 3+4)",
     "no_target": "no target (Table 3)",
