@@ -128,6 +128,18 @@ def test_the_photos_background_is_the_white_connected_to_its_border():
     assert not background[:, 2:6].any()  # the cream patch belongs to the product
 
 
+def test_the_photos_background_reaches_through_corners_and_each_image_is_its_own():
+    ring = torch.zeros(3, 7, 7)  # a black ring around a white core, open at one corner only
+    ring[:, 2:5, 2:5] = 255
+    ring[:, 0, 0] = ring[:, 1, 1] = 255  # the border's white pixel touches the core diagonally
+    closed = ring.clone()
+    closed[:, 1, 1] = 0
+    background = photo_background(torch.stack([ring, closed]))
+    assert background[0, 3, 3] and background[0, 0, 0]  # 8-connected to the border
+    assert not background[1, 2:5, 2:5].any()  # the same core, enclosed: the product's
+    assert background.shape == (2, 7, 7) and background.dtype == torch.bool
+
+
 def test_colour_mix_is_the_histogram_intersection_over_each_window():
     red, blue, green = (205, 35, 45), (35, 75, 200), (35, 150, 60)
     # the product is half red, half blue; a 20-px video is one window around its centre cell

@@ -20,8 +20,10 @@ the product's colours in the product's proportions.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 from torch import Tensor, nn
 
 from vois_cli.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -33,6 +35,7 @@ CHANNELS = 2  # max and top-k mean
 # (stage 1) a 128-px target has 32 x 32 tokens, and comparing every video token with all of
 # them took three times the model's training step
 MAX_TARGET_SIDE = 16
+EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 WHITE = 230  # a target pixel with every channel at or above this is the photo's background
 LEVELS = 4  # colour histogram bins per RGB channel
 MIX_CELL = 4  # `colour_mix` is computed at stride 4 ...
@@ -147,13 +150,14 @@ def _product_histogram(target: Tensor) -> Tensor:
 
 def photo_background(image: Tensor) -> Tensor:
     """image (B, 3, h, w) in 0-255 -> bool (B, h, w): the white pixels (every channel at or
-    above WHITE) 8-connected to the border; a white-ish pattern inside the product is kept."""
-    white = (image >= WHITE).all(1, keepdim=True).float()
-    border = torch.ones_like(white)
-    border[..., 1:-1, 1:-1] = 0
-    background = border * white
-    while True:
-        grown = F.max_pool2d(background, 3, 1, 1) * white
-        if torch.equal(grown, background):
-            return background[:, 0].bool()
-        background = grown
+    above WHITE) 8-connected to the border; a white-ish pattern inside the product is kept.
+
+    Connected components on the CPU (scipy): the flood fill by repeated 3 × 3 max-pooling
+    that it replaces took a tenth of `tiny`'s forward."""
+    white = (image >= WHITE).all(1).cpu().numpy()
+    background = np.zeros_like(white)
+    for b, mask in enumerate(white):
+        labels = ndimage.label(mask, EIGHT_CONNECTED)[0]
+        border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+        background[b] = np.isin(labels, border[border > 0])
+    return torch.from_numpy(background).to(image.device)
