@@ -56,6 +56,8 @@ from provenance import finish, provenance
 from vois_cli.atomic import write_json
 from vois_cli.checkpoint import resolve_device, save_checkpoint
 from vois_cli.config import preset
+from vois_cli.data.products import random_product, target_image
+from vois_cli.data.synth import synth_preset
 from vois_cli.data.transforms import Geometry, resized_shape, to_model_input
 from vois_cli.data.video import VideoWriter, read_frames
 from vois_cli.infer_files import infer_video
@@ -92,7 +94,10 @@ def save_random_checkpoint(path: Path, preset_name: str) -> Path:
 
 
 def make_target(path: Path) -> Path:
-    Image.new("RGB", (200, 300), (220, 30, 30)).save(path)
+    """A SynthLive target photo: a product centred on white, as a user's query looks (the
+    colour maps' cost depends on how much white surrounds the product)."""
+    product = random_product(np.random.default_rng(0))
+    Image.fromarray(target_image(product, synth_preset("default").target_size)).save(path)
     return path
 
 
