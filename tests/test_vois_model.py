@@ -73,6 +73,31 @@ def test_the_target_matters_only_with_the_target_path():
     assert torch.equal(model(video, None)["pred_masks"], a)
 
 
+@pytest.mark.parametrize(
+    ("name", "overrides"),
+    [
+        ("tiny", {}),
+        ("tiny", {"use_target": False}),
+        ("tiny", {"cross_stages": (3,)}),
+        ("small", {"num_frames": 2}),
+        ("tiny", {"arch": "vistr_r50", "num_frames": 2}),
+    ],
+)
+def test_a_target_encoded_once_gives_the_same_outputs(name, overrides):
+    """What `vois infer` relies on to read the target image once for all of a video's clips."""
+    cfg = preset(name, model=overrides).model
+    torch.manual_seed(0)
+    model = build_model(cfg)[0].eval()
+    target = torch.rand(1, 3, 52, 44) * 4 - 2  # some pixels white: the colour maps' background
+    with torch.no_grad():
+        encoded = model.encode_target(target)
+        for seed in (1, 2):  # two clips, one encoding
+            video = torch.randn(1, cfg.num_frames, 3, 52, 76, generator=torch.manual_seed(seed))
+            a, b = model(video, target), model(video, encoded)
+            for key in ("pred_logits", "pred_boxes", "pred_masks"):
+                assert torch.equal(a[key], b[key])
+
+
 @pytest.mark.parametrize("cross_lr_backbone", [True, False])
 def test_parameter_groups_split_backbone_and_rest_once(cross_lr_backbone):
     cfg = preset("tiny", model={"cross_lr_backbone": cross_lr_backbone})

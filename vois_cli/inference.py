@@ -151,9 +151,9 @@ class Stream:
         self._coverage = m.score_coverage
         check_target(target)
         image = np.asarray(target.convert("RGB"))
-        self._target = augment_target(image, m.short_edge, m.max_long_edge, None)[None].to(
-            predictor.device
-        )
+        target_input = augment_target(image, m.short_edge, m.max_long_edge, None)[None]
+        with torch.inference_mode():  # the target's half of the forward, once for every clip
+            self._target = predictor.model.encode_target(target_input.to(predictor.device))
         # the model's half
         self._buffer: deque[tuple[np.ndarray, torch.Tensor]] = deque(maxlen=predictor.clip_len)
         self._count = 0

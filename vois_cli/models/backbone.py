@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +28,7 @@ from torchvision.models.video.swin_transformer import SwinTransformer3d
 
 from vois_cli.config import ModelConfig
 from vois_cli.models.cross_block import CrossBlock
-from vois_cli.models.similarity import TargetSimilarity, colour_maps
+from vois_cli.models.similarity import TargetSimilarity, colour_maps, product_histogram
 
 PATCH = 4  # spatial patch of both paths (paper §5.1); the video path's temporal patch is 1
 NUM_STAGES = 4  # f1, f2, f3 go to the mask head, f4 to the decoder
@@ -41,6 +42,17 @@ def padded_side(size: int, window: int, stages: int) -> int:
     """
     stride = PATCH * 2 ** (stages - 1)
     return max(math.ceil(size / PATCH) * PATCH, stride * (window - 1) + PATCH)
+
+
+class EncodedTarget(NamedTuple):
+    """What a forward computes from the target image alone, so that the clips of one video can
+    share it: the image path's output at each of its stages (B, h_s', w_s', C_s), padded as
+    the path ran it, the image's (H_I, W_I), and the product's colour histogram (B, bins)
+    when a colour map needs it."""
+
+    tokens: list[Tensor]
+    size: tuple[int, int] = (0, 0)
+    histogram: Tensor | None = None
 
 
 def stage_sizes(h: int, w: int, stages: int) -> list[tuple[int, int]]:
@@ -137,8 +149,35 @@ class DualPathSwin(nn.Module):
             return features[0]
         return lambda x: features[2 * s](features[2 * s - 1](x))
 
-    def forward(self, video: Tensor, target: Tensor | None) -> dict[str, Tensor | list[Tensor]]:
-        """video (B, T, 3, H, W), target (B, 3, H_I, W_I) (unused without an image path) ->
+    def encode_target(self, target: Tensor | None) -> EncodedTarget:
+        """target (B, 3, H_I, W_I) -> its `EncodedTarget` (no tokens without an image path)."""
+        if self.image_path is None:
+            return EncodedTarget([])
+        size = tuple(target.shape[-2:])
+        return EncodedTarget(list(self._image_stages(target)), size, self._histogram(target))
+
+    def _image_stages(self, target: Tensor) -> Iterator[Tensor]:
+        """The image path's output stage by stage, padded. Lazy, so that training runs it
+        interleaved with the video path as it always has (the stochastic depth of both paths
+        draws from one random stream)."""
+        hi, wi = target.shape[-2:]
+        image_stages = len(self.image_path.layers)
+        hip = padded_side(hi, self.image_window, image_stages)
+        wip = padded_side(wi, self.image_window, image_stages)
+        g = self.image_path.patch_embed(F.pad(target, (0, wip - wi, 0, hip - hi)))
+        for layer in self.image_path.layers:
+            g = self._run(layer, g)
+            yield g
+
+    def _histogram(self, target: Tensor) -> Tensor | None:
+        compare_colour = self.similarity and (self.colour_similarity or self.colour_mix)
+        return product_histogram(target) if compare_colour else None
+
+    def forward(
+        self, video: Tensor, target: Tensor | EncodedTarget | None
+    ) -> dict[str, Tensor | list[Tensor]]:
+        """video (B, T, 3, H, W), target (B, 3, H_I, W_I) or its `encode_target` (unused
+        without an image path) ->
 
         `features`: [f1, f2, f3], f_s (B, T, ceil(H/2^(s+1)), ceil(W/2^(s+1)), C*2^(s-1));
         `memory`: f4 (B, T, ceil(H/32), ceil(W/32), 8C). All channels-last, after LayerNorm.
@@ -151,26 +190,22 @@ class DualPathSwin(nn.Module):
         x = F.pad(video, (0, wp - w, 0, hp - h)).transpose(1, 2)  # (B, 3, T, Hp, Wp)
         x = self.video_path.pos_drop(self.video_path.patch_embed(x))  # (B, T, Hp/4, Wp/4, C)
 
-        g = None
-        if self.image_path is not None:
-            hi, wi = target.shape[-2:]
-            image_stages = len(self.image_path.layers)
-            hip = padded_side(hi, self.image_window, image_stages)
-            wip = padded_side(wi, self.image_window, image_stages)
-            g = self.image_path.patch_embed(F.pad(target, (0, wip - wi, 0, hip - hi)))
-            image_sizes = stage_sizes(hi, wi, image_stages)
-
-        taps, similarity = [], {}
-        compare_colour = self.similarity and (self.colour_similarity or self.colour_mix)
+        image, image_sizes, histogram = iter(()), [], None
+        if isinstance(target, EncodedTarget):
+            image, histogram = iter(target.tokens), target.histogram
+            image_sizes = stage_sizes(*target.size, len(target.tokens))
+        elif self.image_path is not None:
+            image, histogram = self._image_stages(target), self._histogram(target)
+            image_sizes = stage_sizes(*target.shape[-2:], len(self.image_path.layers))
         colour = (  # unlearned colour maps, (B, T, H', W') each
-            colour_maps(video, target, self.colour_similarity, self.colour_mix)
-            if compare_colour
+            colour_maps(video, histogram, self.colour_similarity, self.colour_mix)
+            if histogram is not None
             else []
         )
+        taps, similarity, g = [], {}, None
         for s, (hs, ws) in enumerate(stage_sizes(h, w, NUM_STAGES)):
             x = self._run(self._video_stage(s), x)  # (B, T, h_s', w_s', C_s), padded
-            if g is not None and s < len(self.image_path.layers):
-                g = self._run(self.image_path.layers[s], g)  # (B, h_I', w_I', C_s), padded
+            g = next(image, g)  # (B, h_I', w_I', C_s), padded, up to the image path's last stage
             key, tap = str(s + 1), None
             if key in self.similarity:  # compares the stage's output before any cross block
                 gh, gw = image_sizes[s]

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torchvision.models import resnet50
 
 from vois_cli.config import ModelConfig
+from vois_cli.models.backbone import EncodedTarget
 from vois_cli.models.cross_block import CrossBlock
 from vois_cli.models.position_encoding import position_encoding_3d
 
@@ -89,8 +90,16 @@ class VisTRR50Backbone(nn.Module):
         )
         self.memory_channels: int = d
 
-    def forward(self, video: Tensor, target: Tensor) -> dict[str, Tensor | list[Tensor]]:
-        """video (B, T, 3, H, W), target (B, 3, H_I, W_I) ->
+    def encode_target(self, target: Tensor) -> EncodedTarget:
+        """target (B, 3, H_I, W_I) -> its projected C5 (B, h, w, hidden_dim), the one token map."""
+        return EncodedTarget(
+            [self.image_proj(_stages(self.image_resnet, target)[3].permute(0, 2, 3, 1))]
+        )
+
+    def forward(
+        self, video: Tensor, target: Tensor | EncodedTarget
+    ) -> dict[str, Tensor | list[Tensor]]:
+        """video (B, T, 3, H, W), target (B, 3, H_I, W_I) or its `encode_target` ->
 
         `features`: [C2, C3, C4], (B, T, ceil(H/2^k), ceil(W/2^k), 256 * 2**(k-2)) for k = 2..4;
         `memory`: the last cross block's output, (B, T, ceil(H/32), ceil(W/32), hidden_dim).
@@ -100,7 +109,9 @@ class VisTRR50Backbone(nn.Module):
         maps = [f.unflatten(0, (b, t)).permute(0, 1, 3, 4, 2) for f in frames]
         x = self.video_proj(maps[3])  # (B, T, h5, w5, d)
         shape = x.shape
-        g = self.image_proj(_stages(self.image_resnet, target)[3].permute(0, 2, 3, 1))
+        if not isinstance(target, EncodedTarget):
+            target = self.encode_target(target)
+        (g,) = target.tokens
         pos = position_encoding_3d(tuple(shape[1:4]), shape[4], x.device).flatten(0, 2)
         x = x.flatten(1, 3)  # (B, T*h5*w5, d)
         for layer, cross in zip(self.encoder, self.cross_blocks, strict=True):

@@ -65,10 +65,10 @@ class TargetSimilarity(nn.Module):
         return torch.stack([best[..., 0], best.mean(-1)], -1).view(*x.shape[:4], CHANNELS)
 
 
-def colour_maps(video: Tensor, target: Tensor, backprojection: bool, mix: bool) -> list[Tensor]:
+def colour_maps(video: Tensor, hist: Tensor, backprojection: bool, mix: bool) -> list[Tensor]:
     """The chosen unlearned maps, `colour_backprojection` then `colour_mix`, from one binning
-    of the video and one histogram of the target."""
-    pixels, hist = _bins(_rgb(video)), _product_histogram(target)
+    of the video and the target's `product_histogram`."""
+    pixels = _bins(_rgb(video))
     return [f(pixels, hist) for f, on in ((_backproject, backprojection), (_mix, mix)) if on]
 
 
@@ -76,7 +76,7 @@ def colour_backprojection(video: Tensor, target: Tensor) -> Tensor:
     """video (B, T, 3, H, W), target (B, 3, h, w), both ImageNet-normalised -> (B, T, H, W):
     each video pixel's colour bin count among the target's product pixels, over the largest
     bin's count (0 everywhere for a target without product pixels)."""
-    return _backproject(_bins(_rgb(video)), _product_histogram(target))
+    return _backproject(_bins(_rgb(video)), product_histogram(target))
 
 
 def _backproject(pixels: Tensor, hist: Tensor) -> Tensor:
@@ -90,7 +90,7 @@ def colour_mix(video: Tensor, target: Tensor) -> Tensor:
     ceil(H/4), ceil(W/4)): Σ_bin min(window share, product share), the intersection of the
     colour histogram of the MIX_WINDOW-cell window around each stride-4 cell with that of the
     target's product pixels (0 for a target without product pixels)."""
-    return _mix(_bins(_rgb(video)), _product_histogram(target))
+    return _mix(_bins(_rgb(video)), product_histogram(target))
 
 
 def _mix(pixels: Tensor, hist: Tensor) -> Tensor:
@@ -139,7 +139,7 @@ def _bins(x: Tensor) -> Tensor:
     return (q[..., 0, :, :] * LEVELS + q[..., 1, :, :]) * LEVELS + q[..., 2, :, :]
 
 
-def _product_histogram(target: Tensor) -> Tensor:
+def product_histogram(target: Tensor) -> Tensor:
     """target (B, 3, h, w) ImageNet-normalised -> (B, bins) colour counts of its product pixels."""
     image = _rgb(target)
     product = ~photo_background(image)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vois_cli.config import Config, ModelConfig, TrainConfig, preset
-from vois_cli.models.backbone import DualPathSwin
+from vois_cli.models.backbone import DualPathSwin, EncodedTarget
 from vois_cli.models.baselines import VisTRR50Backbone
 from vois_cli.models.condinst_mask_head import CondInstMaskHead
 from vois_cli.models.criterion import SetCriterion
@@ -83,8 +83,14 @@ class VOIS(nn.Module):
             else None
         )
 
-    def forward(self, video: Tensor, target: Tensor | None = None) -> dict:
-        """video (B, T, 3, H, W), target (B, 3, H_I, W_I) (ignored without a target path) ->
+    def encode_target(self, target: Tensor | None) -> EncodedTarget:
+        """The part of the forward that reads the target image (B, 3, H_I, W_I) alone: computed
+        once, it stands in for the image in `forward` over every clip of a video."""
+        return self.backbone.encode_target(target)
+
+    def forward(self, video: Tensor, target: Tensor | EncodedTarget | None = None) -> dict:
+        """video (B, T, 3, H, W), target (B, 3, H_I, W_I) or its `encode_target` (ignored
+        without a target path) ->
 
         pred_logits (B, n·T, 2): class logits, index 0 relevant, 1 no-object;
         pred_boxes (B, n·T, 4): sigmoid (cx, cy, w, h), normalised to the input;
