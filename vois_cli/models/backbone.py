@@ -16,7 +16,7 @@ ceil(H / stride) x ceil(W / stride).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 import torch
@@ -50,7 +50,7 @@ class EncodedTarget(NamedTuple):
     the path ran it, the image's (H_I, W_I), and the product's colour histogram (B, bins)
     when a colour map needs it."""
 
-    tokens: list[Tensor]
+    tokens: Iterable[Tensor]  # a list; a generator inside a training forward
     size: tuple[int, int] = (0, 0)
     histogram: Tensor | None = None
 
@@ -151,15 +151,20 @@ class DualPathSwin(nn.Module):
 
     def encode_target(self, target: Tensor | None) -> EncodedTarget:
         """target (B, 3, H_I, W_I) -> its `EncodedTarget` (no tokens without an image path)."""
+        encoded = self._encoded(target)
+        return encoded._replace(tokens=list(encoded.tokens))
+
+    def _encoded(self, target: Tensor | None) -> EncodedTarget:
+        """The `EncodedTarget` with its image path still to run: `forward` runs it stage by
+        stage, interleaved with the video path as it always has (the stochastic depth of both
+        paths draws from one random stream)."""
         if self.image_path is None:
             return EncodedTarget([])
         size = tuple(target.shape[-2:])
-        return EncodedTarget(list(self._image_stages(target)), size, self._histogram(target))
+        return EncodedTarget(self._image_stages(target), size, self._histogram(target))
 
     def _image_stages(self, target: Tensor) -> Iterator[Tensor]:
-        """The image path's output stage by stage, padded. Lazy, so that training runs it
-        interleaved with the video path as it always has (the stochastic depth of both paths
-        draws from one random stream)."""
+        """The image path's output stage by stage, padded."""
         hi, wi = target.shape[-2:]
         image_stages = len(self.image_path.layers)
         hip = padded_side(hi, self.image_window, image_stages)
@@ -190,16 +195,12 @@ class DualPathSwin(nn.Module):
         x = F.pad(video, (0, wp - w, 0, hp - h)).transpose(1, 2)  # (B, 3, T, Hp, Wp)
         x = self.video_path.pos_drop(self.video_path.patch_embed(x))  # (B, T, Hp/4, Wp/4, C)
 
-        image, image_sizes, histogram = iter(()), [], None
-        if isinstance(target, EncodedTarget):
-            image, histogram = iter(target.tokens), target.histogram
-            image_sizes = stage_sizes(*target.size, len(target.tokens))
-        elif self.image_path is not None:
-            image, histogram = self._image_stages(target), self._histogram(target)
-            image_sizes = stage_sizes(*target.shape[-2:], len(self.image_path.layers))
+        if not isinstance(target, EncodedTarget):
+            target = self._encoded(target)
+        image, image_sizes = iter(target.tokens), stage_sizes(*target.size, NUM_STAGES)
         colour = (  # unlearned colour maps, (B, T, H', W') each
-            colour_maps(video, histogram, self.colour_similarity, self.colour_mix)
-            if histogram is not None
+            colour_maps(video, target.histogram, self.colour_similarity, self.colour_mix)
+            if target.histogram is not None
             else []
         )
         taps, similarity, g = [], {}, None
