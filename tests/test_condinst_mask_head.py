@@ -61,9 +61,7 @@ def test_each_query_writes_its_own_network_and_sees_its_box():
 
 def test_condinst_needs_two_stage_boxes():
     with pytest.raises(ValueError, match="needs two_stage"):
-        build_model(
-            preset("tiny", model={"mask_head": "condinst", "two_stage": False, "dn_groups": 0})
-        )
+        build_model(preset("tiny", model={"mask_head": "condinst", "two_stage": False}))
 
 
 def test_mask_extent_boxes_read_the_part_connected_to_the_box_centre():

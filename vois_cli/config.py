@@ -96,11 +96,6 @@ class ModelConfig:
     # measured shift lets the gate be tighter, AP up over three default runs and eight test
     # splits, four of them held out; training-notes)
     slot_motion: int = field(default=0, metadata=INFERENCE)
-    # > 0: in training, this many groups of box denoising queries (DN-DETR; a deviation, on in
-    # `tiny` at 3, needs two_stage): a query at a copy of every present object's box with each
-    # corner moved by < dn_noise of its half-size learns the true box (models/denoising.py)
-    dn_groups: int = 0
-    dn_noise: float = 0.4
     dropout: float = 0.1
     num_queries: int = 10  # n, object proposals per frame; N = n * T queries
     num_frames: int = 36  # T
@@ -278,8 +273,8 @@ PRESETS: dict[str, Config] = {
     # at its own stride; two-stage queries, each object's token one that shows it; CondInst
     # masks cut to each proposal's box at inference only (that box read from the uncut mask),
     # with the mask terms weighted as Mask2Former (5) and a one-to-many mask loss on every
-    # placed product; learned query contents; box denoising queries in training; slots
-    # carried from frame to frame at inference, each moved by the image's measured shift
+    # placed product; learned query contents; slots carried from frame to frame at inference,
+    # each moved by the image's measured shift
     "tiny": Config(
         model=ModelConfig(
             preset="tiny",
@@ -303,7 +298,6 @@ PRESETS: dict[str, Config] = {
             query_content=True,
             two_stage=True,
             token_on_mask=True,
-            dn_groups=3,
             slot_gate=1.0,
             slot_motion=48,
             dec_layers=2,

@@ -320,7 +320,7 @@ class _Run:
         target = torch.stack([s["target"] for s in samples])
         enabled = self.amp_dtype is not None
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=enabled):
-            outputs = self.net(video, target, samples=samples)
+            outputs = self.net(video, target)
             return self.criterion(outputs, samples)
 
     def _lrs(self) -> dict[str, float]:

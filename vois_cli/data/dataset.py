@@ -4,8 +4,7 @@ An epoch follows VisTR: one clip per annotated frame of every video (or `clips_p
 evenly spaced reference frames), each clip the T consecutive annotated frames around its
 reference, differently augmented. A video shorter than T is filled by repeating its frames
 cyclically, marked by `frame_valid`. Sample `index` of epoch `e` draws its augmentation
-from `numpy.random.default_rng((seed, e, index))`, so it is the same in every worker/rank;
-so does the `noise_seed` a training sample carries for the model's own random draws.
+from `numpy.random.default_rng((seed, e, index))`, so it is the same in every worker/rank.
 """
 
 from __future__ import annotations
@@ -77,10 +76,7 @@ class ClipDataset(Dataset):
         targets = len(data["masks"])
         masks = data["masks"] if products is None else np.concatenate([data["masks"], products])
         clip = augment_clip(data["frames"], masks, short, cap, rng)
-        target = augment_target(data["target"], short, cap, rng)
         extra = {} if products is None else {"products": clip["masks"][targets:]}
-        if rng is not None:  # seeds the model's own draws for this sample (denoising noise)
-            extra["noise_seed"] = int(rng.integers(2**62))
         for key in ("masks", "boxes", "present"):
             clip[key] = clip[key][:targets]
         # an object absent from the whole (cropped) training clip has no sequence to match
@@ -91,7 +87,7 @@ class ClipDataset(Dataset):
         )
         return {
             "video": clip["video"],
-            "target": target,
+            "target": augment_target(data["target"], short, cap, rng),
             "masks": clip["masks"][keep],
             "boxes": clip["boxes"][keep],
             "present": clip["present"][keep],

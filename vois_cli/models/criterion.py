@@ -20,9 +20,6 @@ After `SequenceMatcher` pairs proposals with objects:
   token its box centre falls in (with `token_on_mask`, the token covered by it at least half,
   or as much as any, nearest its mask's centre of mass); sigmoid focal loss on every token's
   score, L1 and GIoU on the assigned tokens' boxes (weighted as the class and box terms).
-- denoising queries (`loss_dn_bbox`, `loss_dn_giou`, with `dn_groups`): L1 and GIoU of every
-  denoising query's box against the box it was noised from, for every decoder layer
-  (normalised as below, times the groups: each group holds every object once).
 Box and mask terms are summed and divided by (objects × T) over the batch (at least 1;
 averaged over DDP ranks, as DETR). Class and box terms are repeated for every earlier
 decoder layer (keys suffixed `_{i}`), each with its own matching; masks use the last layer.
@@ -82,8 +79,6 @@ class SetCriterion(nn.Module):
             losses["loss_target_map"] = self.cfg.loss_target_map * self._target_map_loss(
                 outputs["target_logits"], samples
             )
-        if "denoising" in outputs:
-            losses.update(self._denoising_losses(outputs["denoising"], num_boxes))
         if self.cfg.aux_loss:
             for i, aux in enumerate(outputs["aux_outputs"]):
                 aux_matches = self.matcher(aux, samples)
@@ -128,28 +123,6 @@ class SetCriterion(nn.Module):
             "loss_bbox": self.cfg.loss_bbox * loss_bbox,
             "loss_giou": self.cfg.loss_giou * giou / num_boxes,
         }
-
-    def _denoising_losses(self, dn: dict, num_boxes: Tensor) -> dict[str, Tensor]:
-        """Box terms of the denoising queries: the last layer's as `loss_dn_*`, the earlier
-        layers' suffixed `_{i}` (with `aux_loss`)."""
-        valid = dn["group"] >= 0
-        gt = dn["gt_boxes"][valid].float()
-        gt_xyxy = box_convert(gt, "cxcywh", "xyxy")
-        num_boxes = num_boxes * self.cfg.dn_groups
-        layers = len(dn["pred_boxes"])
-        first = 0 if self.cfg.aux_loss else layers - 1
-        losses = {}
-        for i in range(first, layers):
-            src = dn["pred_boxes"][i][valid].float()
-            giou = generalized_box_iou_loss(
-                box_convert(src, "cxcywh", "xyxy"), gt_xyxy, reduction="sum"
-            )
-            suffix = "" if i == layers - 1 else f"_{i}"
-            losses[f"loss_dn_bbox{suffix}"] = (
-                self.cfg.loss_bbox * F.l1_loss(src, gt, reduction="sum") / num_boxes
-            )
-            losses[f"loss_dn_giou{suffix}"] = self.cfg.loss_giou * giou / num_boxes
-        return losses
 
     def _token_losses(
         self, outputs: dict, samples: list[dict], num_boxes: Tensor

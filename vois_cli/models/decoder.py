@@ -29,19 +29,10 @@ class DecoderLayer(nn.Module):
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(
-        self,
-        x: Tensor,
-        memory: Tensor,
-        pos: Tensor,
-        query_pos: Tensor,
-        self_mask: Tensor | None = None,
-    ) -> Tensor:
-        """x (B, N, d), memory and pos (B, L, d), query_pos (B, N, d), self_mask bool
-        (B·heads, N, N), True where a query may not look -> (B, N, d)."""
+    def forward(self, x: Tensor, memory: Tensor, pos: Tensor, query_pos: Tensor) -> Tensor:
+        """x (B, N, d), memory and pos (B, L, d), query_pos (B, N, d) -> (B, N, d)."""
         q = x + query_pos
-        attended = self.self_attn(q, q, x, attn_mask=self_mask, need_weights=False)[0]
-        x = self.norm1(x + self.dropout(attended))
+        x = self.norm1(x + self.dropout(self.self_attn(q, q, x, need_weights=False)[0]))
         attended = self.cross_attn(x + query_pos, memory + pos, memory, need_weights=False)[0]
         x = self.norm2(x + self.dropout(attended))
         ffn = self.linear2(self.dropout(F.relu(self.linear1(x))))
@@ -69,18 +60,16 @@ class Decoder(nn.Module):
         pos: Tensor,
         query_pos: Tensor,
         content: Tensor | None = None,
-        self_mask: Tensor | None = None,
     ) -> Tensor:
-        """memory, pos (B, L, d); query_pos and content (N, d) or (B, N, d); self_mask as
-        `DecoderLayer`'s -> every layer's output (layers, B, N, d); the first layer's input
-        is `content`, or zeros."""
+        """memory, pos (B, L, d); query_pos and content (N, d) or (B, N, d) -> every layer's
+        output (layers, B, N, d); the first layer's input is `content`, or zeros."""
         query_pos = query_pos.expand(memory.shape[0], -1, -1)
         x = torch.zeros_like(query_pos) if content is None else content.expand_as(query_pos)
         outputs = []
         for layer in self.layers:
             if self.checkpointing and torch.is_grad_enabled():
-                x = checkpoint(layer, x, memory, pos, query_pos, self_mask, use_reentrant=False)
+                x = checkpoint(layer, x, memory, pos, query_pos, use_reentrant=False)
             else:
-                x = layer(x, memory, pos, query_pos, self_mask)
+                x = layer(x, memory, pos, query_pos)
             outputs.append(self.norm(x))
         return torch.stack(outputs)

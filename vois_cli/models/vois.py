@@ -7,8 +7,7 @@ class (relevant / no-object) and a box; the last layer's queries and the backbon
 
 With `two_stage` (a deviation, on in `tiny`) the queries start from the memory's best tokens
 instead (models/proposals.py), the decoder's boxes refine the tokens' boxes and the mask
-head sees each proposal's box. With `dn_groups` (a deviation, on in `tiny`) training adds
-denoising queries at noised copies of the objects' boxes (models/denoising.py).
+head sees each proposal's box.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from vois_cli.models.baselines import VisTRR50Backbone
 from vois_cli.models.condinst_mask_head import CondInstMaskHead
 from vois_cli.models.criterion import SetCriterion
 from vois_cli.models.decoder import Decoder
-from vois_cli.models.denoising import denoising_queries, self_attention_mask
 from vois_cli.models.mask_head import MaskHead
 from vois_cli.models.matcher import as_sequences
 from vois_cli.models.mlp import MLP
@@ -84,34 +82,20 @@ class VOIS(nn.Module):
             if cfg.two_stage
             else None
         )
-        if cfg.dn_groups and not cfg.two_stage:
-            raise ValueError(
-                "dn_groups needs two_stage queries (a token to start each from): set "
-                "model.dn_groups=0 or model.two_stage=true"
-            )
-        self.dn_groups, self.dn_noise, self.dec_heads = cfg.dn_groups, cfg.dn_noise, cfg.dec_heads
 
     def encode_target(self, target: Tensor | None) -> EncodedTarget:
         """The part of the forward that reads the target image (B, 3, H_I, W_I) alone: computed
         once, it stands in for the image in `forward` over every clip of a video."""
         return self.backbone.encode_target(target)
 
-    def forward(
-        self,
-        video: Tensor,
-        target: Tensor | EncodedTarget | None = None,
-        samples: list[dict] | None = None,
-    ) -> dict:
+    def forward(self, video: Tensor, target: Tensor | EncodedTarget | None = None) -> dict:
         """video (B, T, 3, H, W), target (B, 3, H_I, W_I) or its `encode_target` (ignored
-        without a target path), samples the clips' ground truth (read in training with
-        `dn_groups`) ->
+        without a target path) ->
 
         pred_logits (B, n·T, 2): class logits, index 0 relevant, 1 no-object;
         pred_boxes (B, n·T, 4): sigmoid (cx, cy, w, h), normalised to the input;
         pred_masks (B, n, T, ceil(H/4), ceil(W/4)): mask logits per proposal and frame;
-        aux_outputs: [{pred_logits, pred_boxes}] of the dec_layers - 1 earlier layers;
-        denoising (with `dn_groups`, in training): pred_boxes (layers, B, M, 4) of every
-        decoder layer and the queries of `denoising_queries`.
+        aux_outputs: [{pred_logits, pred_boxes}] of the dec_layers - 1 earlier layers.
         """
         b, t = video.shape[:2]
         if t != self.num_frames:
@@ -127,23 +111,8 @@ class VOIS(nn.Module):
             extra = self.proposals(memory, pos, video)
             content, reference = extra.pop("content"), extra.pop("reference")
             query_pos = query_pos + extra.pop("query_pos")
-        dn, self_mask = None, None
-        if self.dn_groups and self.training and samples is not None:
-            dn = denoising_queries(samples, self.dn_groups, self.dn_noise)
-            dn_content, dn_pos = _tokens_under(memory, pos, dn["frames"], dn["boxes"])
-            content, query_pos = (
-                torch.cat([content, dn_content], 1),
-                torch.cat([query_pos, dn_pos], 1),
-            )
-            reference = torch.cat([reference, dn["boxes"].logit(eps=1e-4)], 1)
-            self_mask = self_attention_mask(t * self.num_queries, dn["group"], self.dec_heads)
-        hs = self.decoder(memory.flatten(1, 3), pos.flatten(1, 3), query_pos, content, self_mask)
-        boxes = (self.bbox_embed(hs) + reference).sigmoid()
-        if dn is not None:
-            m = t * self.num_queries
-            extra["denoising"] = {"pred_boxes": boxes[:, :, m:], **dn}
-            hs, boxes = hs[:, :, :m], boxes[:, :, :m]
-        logits = self.class_embed(hs)
+        hs = self.decoder(memory.flatten(1, 3), pos.flatten(1, 3), query_pos, content)
+        logits, boxes = self.class_embed(hs), (self.bbox_embed(hs) + reference).sigmoid()
         queries = hs[-1].view(b, t, self.num_queries, d)
         proposal_boxes = as_sequences(boxes[-1], self.num_queries)  # (B, n, T, 4)
         masks = self.mask_head(queries, memory, pos, self._mask_features(out), proposal_boxes)
@@ -181,23 +150,6 @@ class VOIS(nn.Module):
             return self.neck(torch.cat([coarse, *maps], -1))
         up = _resized(self.neck(coarse), grid.shape[2:4], mode="nearest")
         return self.neck_fine(torch.cat([fine, *maps], -1)) + up
-
-
-def _tokens_under(
-    memory: Tensor, pos: Tensor, frames: Tensor, boxes: Tensor
-) -> tuple[Tensor, Tensor]:
-    """memory, pos (B, T, h, w, d); frames (B, M), boxes (B, M, 4) cxcywh -> the memory and
-    position (B, M, d) of the token under each box's centre in its frame."""
-    h, w = memory.shape[2:4]
-    x = (boxes[..., 0] * w).long().clamp(0, w - 1)
-    y = (boxes[..., 1] * h).long().clamp(0, h - 1)
-    index = ((frames * h + y) * w + x)[..., None]
-
-    def gather(z: Tensor) -> Tensor:
-        flat = z.flatten(1, 3)
-        return flat.gather(1, index.expand(-1, -1, flat.shape[-1]))
-
-    return gather(memory), gather(pos)
 
 
 def _resized(x: Tensor, size: tuple[int, int], mode: str = "bilinear") -> Tensor:
