@@ -33,6 +33,7 @@ import threading
 import time
 from pathlib import Path
 
+import imageio_ffmpeg
 import numpy as np
 import torch
 from infer_speed import make_target, make_video, save_random_checkpoint
@@ -40,7 +41,7 @@ from PIL import Image
 from provenance import finish, provenance
 
 from vois_cli.atomic import write_json
-from vois_cli.data.video import _binary, read_frames
+from vois_cli.data.video import read_frames
 from vois_cli.inference import Predictor, _Clip
 from vois_cli.linking import plan_clips
 
@@ -50,7 +51,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "forward_contention.json
 def ffmpeg_loop(video: Path, rgb: bool):
     """A load: ffmpeg decoding `video` again and again (to null, or to RGB in /dev/null)."""
     out = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-y", "/dev/null"] if rgb else ["-f", "null", "-"]
-    command = [_binary(), "-nostdin", "-loglevel", "error", "-i", str(video), *out]
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    command = [ffmpeg, "-nostdin", "-loglevel", "error", "-i", str(video), *out]
 
     def run(stop: threading.Event) -> None:
         while not stop.is_set():
