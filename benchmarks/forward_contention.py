@@ -13,7 +13,8 @@ video while one load runs on the other core, without pause, until the forwards e
 - `read_frames`: the same decoder streaming its frames into this process (the decode stage);
 - `prepare`: the frames resized to the model input (the resize stage);
 - `post-processing`: one clip's outputs post-processed, linked and RLE-encoded (the
-  post-processing stage, `Stream._decide`);
+  post-processing stage, `Stream._decide`; each time in a fresh stream, whose target
+  encoding adds about a tenth to the load);
 - `numpy sort`: a control, a compute-bound job in this process that streams no frames.
 
 `--repeats` rounds visit the loads in turn (each round in another order); the figure of a
