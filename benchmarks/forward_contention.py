@@ -65,14 +65,13 @@ def ffmpeg_loop(video: Path, rgb: bool):
     return run
 
 
-def loads(predictor: Predictor, video: Path, target: Path) -> dict:
+def loads(
+    predictor: Predictor, video: Path, frames: list, inputs: torch.Tensor, image, encoded
+) -> dict:
     """name -> run(stop): work repeated until `stop` is set."""
-    frames = list(read_frames(video))
     clip = list(range(predictor.clip_len))
     with torch.inference_mode():
-        prepared = torch.stack([predictor.prepare(f) for f in frames[: len(clip)]])[None]
-        stream = predictor.stream(Image.open(target))
-        outputs = predictor.model(prepared, stream._target)
+        outputs = predictor.model(inputs[clip][None], encoded)
     sortable = np.random.default_rng(0).random(4096)
 
     def read(stop: threading.Event) -> None:
@@ -90,7 +89,7 @@ def loads(predictor: Predictor, video: Path, target: Path) -> dict:
 
     def post_process(stop: threading.Event) -> None:
         while not stop.is_set():
-            live = predictor.stream(Image.open(target))
+            live = predictor.stream(image)
             live._size = frames[0].shape[:2]
             live._decide(_Clip(outputs, tuple(clip), len(clip), range(len(clip)), frames))
 
@@ -109,13 +108,10 @@ def loads(predictor: Predictor, video: Path, target: Path) -> dict:
     }
 
 
-def forward_time(predictor: Predictor, video: Path, target: Path, load) -> float:
-    """Seconds per forward over the video's clips, with `load` running meanwhile."""
-    frames = list(read_frames(video))
-    inputs = torch.stack([predictor.prepare(f) for f in frames])
-    clips = plan_clips(len(frames), predictor.clip_len, predictor.overlap)
-    with torch.inference_mode():
-        encoded = predictor.stream(Image.open(target))._target
+def forward_time(predictor: Predictor, inputs: torch.Tensor, encoded, load) -> float:
+    """Seconds per forward over the clips of `inputs` (the prepared frames), with `load`
+    running meanwhile."""
+    clips = plan_clips(len(inputs), predictor.clip_len, predictor.overlap)
     times = []
 
     def forwards() -> None:
@@ -151,15 +147,18 @@ def main() -> None:
         work = Path(tmp)
         predictor = Predictor.from_checkpoint(save_random_checkpoint(work / "t.pt", "tiny"), "cpu")
         video = make_video(work / "speed.mp4", args.frames, 640, 360)
-        target = make_target(work / "target.png")
-        jobs = loads(predictor, video, target)
-        forward_time(predictor, video, target, None)  # warm-up
+        frames = list(read_frames(video))
+        inputs = torch.stack([predictor.prepare(f) for f in frames])
+        image = Image.open(make_target(work / "target.png")).convert("RGB")
+        encoded = predictor.stream(image)._target  # the target encoded as `predict` does
+        jobs = loads(predictor, video, frames, inputs, image, encoded)
+        forward_time(predictor, inputs, encoded, None)  # warm-up
         seconds: dict[str, list[float]] = {name: [] for name in jobs}
         order = list(jobs)
         for r in range(args.repeats):
             random.Random(r).shuffle(order)
             for name in order:
-                seconds[name].append(forward_time(predictor, video, target, jobs[name]))
+                seconds[name].append(forward_time(predictor, inputs, encoded, jobs[name]))
             print(f"round {r + 1}: " + ", ".join(f"{k} {seconds[k][-1]:.3f}" for k in jobs))
     alone = statistics.median(seconds["none"])
     rows = [
