@@ -38,8 +38,8 @@ def test_each_query_writes_its_own_network_and_sees_its_box():
     head = model.mask_head
     assert head.params.out_features == sum(o * i + o for o, i in LAYERS)
     with torch.no_grad():
-        out = model(torch.randn(1, 8, 3, 64, 96), torch.randn(1, 3, 64, 64))
-    assert out["pred_masks"].shape == (1, CFG.num_queries, 8, 16, 24)
+        out = model(torch.randn(1, CFG.num_frames, 3, 64, 96), torch.randn(1, 3, 64, 64))
+    assert out["pred_masks"].shape == (1, CFG.num_queries, CFG.num_frames, 16, 24)
     hs, memory, feats = _inputs()
     hs[0, :, 1] = hs[0, :, 0]  # two identical queries...
     whole = torch.tensor([0.5, 0.5, 1.0, 1.0])

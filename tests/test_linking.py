@@ -58,7 +58,7 @@ def test_every_frame_is_decided_by_exactly_one_clip_that_contains_it(n):
 
 
 def test_default_overlap():
-    assert [default_overlap(t) for t in (2, 8, 16, 36)] == [1, 2, 2, 4]
+    assert [default_overlap(t) for t in (2, 3, 4, 8, 16, 36)] == [1, 1, 1, 2, 2, 4]
     with pytest.raises(ValueError):
         plan_clips(10, 8, 8)
 

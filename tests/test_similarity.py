@@ -76,14 +76,15 @@ def test_mask_similarity_gives_each_stages_map_to_the_mask_head(colour, mix, map
     # the FPN's laterals read E, then f3, f2, f1, each with its stage's similarity channels
     widths = [lateral.in_channels for lateral in net.mask_head.lateral]
     assert widths == [cfg.hidden_dim, 4 * c + maps, 2 * c + maps, c + maps]
-    video, target = torch.randn(1, 8, 3, 64, 96), torch.randn(1, 3, 64, 64)
+    t = cfg.num_frames
+    video, target = torch.randn(1, t, 3, 64, 96), torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         masks = net(video, target)["pred_masks"]
         # the stride-4 map alone changes the masks
         hook = net.backbone.similarity["1"].register_forward_hook(lambda m, i, o: -o)
         flipped = net(video, target)["pred_masks"]
         hook.remove()
-    assert masks.shape == flipped.shape == (1, cfg.num_queries, 8, 16, 24)
+    assert masks.shape == flipped.shape == (1, cfg.num_queries, t, 16, 24)
     assert not torch.allclose(masks, flipped)
     off = build_model(preset("tiny", model={**model, "mask_similarity": False}).model)[0]
     assert [lateral.in_channels for lateral in off.mask_head.lateral][1:] == [4 * c, 2 * c, c]
@@ -204,11 +205,11 @@ def test_memory_grid_follows_memory_stride(stride):
                                 "loss_target_map": 1.0}).model  # fmt: skip
     torch.manual_seed(0)
     model = build_model(cfg)[0].eval()
-    h, w = 96, 160
+    t, h, w = cfg.num_frames, 96, 160
     with torch.no_grad():
-        out = model(torch.randn(1, 8, 3, h, w), torch.randn(1, 3, 64, 64))
-    assert out["target_logits"].shape == (1, 8, -(-h // stride), -(-w // stride))
-    assert out["pred_masks"].shape == (1, cfg.num_queries, 8, h // 4, w // 4)
+        out = model(torch.randn(1, t, 3, h, w), torch.randn(1, 3, 64, 64))
+    assert out["target_logits"].shape == (1, t, -(-h // stride), -(-w // stride))
+    assert out["pred_masks"].shape == (1, cfg.num_queries, t, h // 4, w // 4)
 
 
 def test_the_target_changes_the_similarity_and_the_memory():
