@@ -74,8 +74,10 @@ def main(argv: list[str] | None = None) -> dict:
     meta = provenance(vars(args), torch_threads=torch.get_num_threads())
     trained = load_checkpoint(args.checkpoint)
     config = rescored_config(trained["config"]) if args.rescore else trained["config"]
-    # one folder per checkpoint, named after the path of the folder holding it
-    work = args.cache / "predictions" / "-".join(args.checkpoint.resolve().parent.parts[1:])
+    # one folder per checkpoint file, named after its path: two checkpoints of one folder,
+    # scored at once, must not write each other's predictions
+    name = "-".join(args.checkpoint.resolve().with_suffix("").parts[1:])
+    work = args.cache / "predictions" / name
     work.mkdir(parents=True, exist_ok=True)
     copy = work / "last.pt"
     save_checkpoint(copy, config=config, model=trained["model"])
