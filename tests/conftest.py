@@ -17,12 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
-    """A checkpoint of the `tiny` preset's network as built after `torch.manual_seed(0)`, with
-    8-frame clips: the inference tests' videos of 10 frames then make two linked clips, and
-    this seed's random masks clear the 0.5 threshold (at the preset's T = 4 they do not)."""
+    """A checkpoint of the `tiny` preset's network as built after `torch.manual_seed(0)`."""
     path = tmp_path_factory.mktemp("tiny_checkpoint") / "tiny.pt"
     torch.manual_seed(0)
-    config = preset("tiny", model={"num_frames": 8})
+    config = preset("tiny")
     model, _, _ = build_model(config)
     save_checkpoint(path, config=config.to_dict(), model=model.state_dict())
     return path

@@ -35,10 +35,8 @@ FIXTURE = Path(__file__).parent / "data" / "infer_identical.json"
 WIDTH, HEIGHT, SOURCE_FPS, SOURCE_FRAMES = 128, 72, 20, 68  # 17 frames at 5 fps
 # the network the fixture was written with: the `tiny` preset before its learning options
 # (similarity maps, stride-16 memory, two-stage queries, dot masks, frame attention, mask and
-# coverage scores), with 4 queries a frame, 8-frame clips and a 90x160 input (a non-integer
-# scale)
+# coverage scores), with 4 queries a frame and a 90x160 input (a non-integer scale)
 MODEL = {
-    "num_frames": 8,
     "short_edge": 96,
     "max_long_edge": 160,
     "num_queries": 4,

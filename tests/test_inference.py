@@ -18,7 +18,7 @@ from vois_cli.inference import Predictor, default_checkpoint
 from vois_cli.inputs import read_video
 from vois_cli.linking import TrackLinker, plan_clips
 
-CONFIG = preset("tiny", model={"score_coverage": False, "num_frames": 8})  # overlap 2
+CONFIG = preset("tiny", model={"score_coverage": False})  # T = 8, default overlap 2
 H, W, SIDE = 64, 96, 16
 GREY, RED = (128, 128, 128), (230, 20, 20)
 

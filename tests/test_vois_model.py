@@ -48,7 +48,7 @@ def test_builder_accepts_a_name_a_config_or_a_model_config():
         model, criterion, postprocess = build_model(config)
         assert isinstance(model, VOIS) and isinstance(criterion, SetCriterion)
         assert isinstance(postprocess, PostProcess)
-        assert model.query_embed.weight.shape == (10 * 4, 64)  # n · T
+        assert model.query_embed.weight.shape == (10 * 8, 64)
     with pytest.raises(ValueError, match="unknown arch 'r101'"):
         build_model(preset("tiny", model={"arch": "r101"}))
     with pytest.raises(ValueError, match="unknown preset"):
@@ -57,12 +57,12 @@ def test_builder_accepts_a_name_a_config_or_a_model_config():
 
 def test_clip_length_must_match_the_queries():
     model = build_model("tiny")[0]
-    with pytest.raises(ValueError, match="T=4 frames, got 3"):
+    with pytest.raises(ValueError, match="T=8 frames, got 3"):
         model(torch.randn(1, 3, 3, 32, 32), torch.randn(1, 3, 32, 32))
 
 
 def test_the_target_matters_only_with_the_target_path():
-    video = torch.randn(1, 4, 3, 64, 96)  # T = 4; a 4x6 memory: tokens for the 10 queries a frame
+    video = torch.randn(1, 8, 3, 64, 96)  # a 4x6 memory: tokens for the 10 queries a frame
     targets = torch.randn(2, 1, 3, 32, 32)
     for use_target in (True, False):
         torch.manual_seed(0)

@@ -274,8 +274,7 @@ PRESETS: dict[str, Config] = {
     # masks cut to each proposal's box at inference only (that box read from the uncut mask),
     # with the mask terms weighted as Mask2Former (5) and a one-to-many mask loss on every
     # placed product; learned query contents; slots carried from frame to frame at inference,
-    # each moved by the image's measured shift; 4-frame clips (twice the clips per video at
-    # the same budget)
+    # each moved by the image's measured shift
     "tiny": Config(
         model=ModelConfig(
             preset="tiny",
@@ -306,7 +305,7 @@ PRESETS: dict[str, Config] = {
             dim_feedforward=128,
             dropout=0.0,
             num_queries=10,
-            num_frames=4,
+            num_frames=8,
             enc_layers=2,
             short_edge=128,
             max_long_edge=228,

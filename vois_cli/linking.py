@@ -41,7 +41,7 @@ def default_overlap(clip_len: int) -> int:
     """Frames shared by consecutive clips (stride T − overlap): about an eighth of the clip, at
     least 2 but at most a quarter of it, and at least 1: 1 at T = 4, 2 at T = 8, 4 at T = 36.
     At T = 4 an overlap of 2 linked worse than 1 and costs 1.5× the model calls
-    (docs/training-notes.md, 4-frame clips)."""
+    (docs/training-notes.md, sessions 44 and 45)."""
     return max(1, min(clip_len // 4, max(2, clip_len // 8)))
 
 
