@@ -122,10 +122,6 @@ class ModelConfig:
     # > 0: a per-token "target here" head on E, BCE against the fraction of the token that the
     # relevant objects cover (dense supervision of the comparison; a deviation)
     loss_target_map: float = 0.0
-    # True: the mask losses compare the mask head's stride-4 logits with the ground truth
-    # area-averaged to that grid, instead of the logits upsampled to the input (16x fewer
-    # pixels, a fifth of a `tiny` training step; a deviation)
-    mask_loss_low_res: bool = False
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
     aux_loss: bool = True

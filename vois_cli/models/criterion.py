@@ -206,16 +206,11 @@ class SetCriterion(nn.Module):
         }
 
     def _focal_and_dice(self, logits: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
-        """Mask logits (P, h, w) and gt (P, H, W) -> the sums over the P masks of the focal
-        loss (mean over pixels) and of the dice loss: the logits upsampled bilinearly to the
-        gt, or with `mask_loss_low_res` the gt area-averaged to the logits' grid."""
-        if self.cfg.mask_loss_low_res:
-            src = logits.float()
-            gt = F.interpolate(gt[:, None], src.shape[-2:], mode="area")[:, 0]
-        else:
-            src = F.interpolate(
-                logits[:, None].float(), gt.shape[-2:], mode="bilinear", align_corners=False
-            )[:, 0]
+        """Mask logits (P, h, w) upsampled bilinearly to gt (P, H, W) -> the sums over the P
+        masks of the focal loss (mean over pixels) and of the dice loss."""
+        src = F.interpolate(
+            logits[:, None].float(), gt.shape[-2:], mode="bilinear", align_corners=False
+        )[:, 0]
         per_pixel = sigmoid_focal_loss(
             src, gt, alpha=self.cfg.focal_alpha, gamma=self.cfg.focal_gamma, reduction="none"
         )
