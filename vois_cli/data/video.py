@@ -225,8 +225,10 @@ def save_frames_command(
 class VideoWriter:
     """H.264 mp4 writer fed RGB frames; the file appears under `path` only on a clean exit.
 
-    x264 runs with a fixed thread count so identical frames give an identical file on any
-    machine. yuv420p needs an even width and height; pass `pix_fmt="yuv444p"` for odd sizes.
+    x264 runs on one thread so identical frames give an identical file on any machine: with
+    two, it wrote another stream for the same frames about once in 30 encodes (synth clips are
+    rendered in parallel processes instead). yuv420p needs an even width and height; pass
+    `pix_fmt="yuv444p"` for odd sizes.
 
         with VideoWriter("clip.mp4", 640, 360, 20) as w:
             w.write(frame)  # (360, 640, 3) uint8
@@ -240,7 +242,7 @@ class VideoWriter:
         fps: float | str | Fraction,
         crf: int = 18,
         pix_fmt: str = "yuv420p",
-        threads: int = 2,
+        threads: int = 1,
     ):
         if pix_fmt == "yuv420p" and (width % 2 or height % 2):
             raise ValueError(f"yuv420p needs an even size, got {width}x{height}")
