@@ -250,12 +250,9 @@ def test_same_seed_same_benchmark_with_any_worker_count(tiny, tmp_path):
     write_benchmark(again, "tiny", seed=0, workers=2)
     for rel in ("annotations/train.json", "annotations/test_all.json", "synth.json"):
         assert (again / rel).read_bytes() == (tiny / rel).read_bytes(), rel
-    for target in (tiny / "targets").iterdir():
-        assert (again / "targets" / target.name).read_bytes() == target.read_bytes()
-    for video in sorted((tiny / "videos").iterdir())[:2]:
-        first = np.stack(list(read_frames(video, rate=None)))
-        second = np.stack(list(read_frames(again / "videos" / video.name, rate=None)))
-        np.testing.assert_array_equal(first, second)
+    for folder in ("targets", "videos"):
+        for path in (tiny / folder).iterdir():
+            assert (again / folder / path.name).read_bytes() == path.read_bytes(), path.name
 
 
 def test_extra_training_clips_leave_the_preset_and_its_test_split_as_they_were(tiny, tmp_path):
