@@ -242,13 +242,12 @@ class VideoWriter:
         fps: float | str | Fraction,
         crf: int = 18,
         pix_fmt: str = "yuv420p",
-        threads: int = 1,
     ):
         if pix_fmt == "yuv420p" and (width % 2 or height % 2):
             raise ValueError(f"yuv420p needs an even size, got {width}x{height}")
         self.path, self.width, self.height = Path(path), width, height
         self.fps = Fraction(fps).limit_denominator(1_000_000)
-        self.crf, self.pix_fmt, self.threads = crf, pix_fmt, threads
+        self.crf, self.pix_fmt = crf, pix_fmt
         self._atomic = None
         self._proc: subprocess.Popen | None = None
 
@@ -266,7 +265,7 @@ class VideoWriter:
                 pix_fmt=self.pix_fmt,
                 crf=self.crf,
                 preset="medium",
-                threads=self.threads,
+                threads=1,
                 movflags="+faststart",
             )
             .global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-y")
