@@ -12,6 +12,6 @@ from vois_cli.engine import train, with_epochs
 if __name__ == "__main__":
     data, out = sys.argv[1:3]
     p = PARAMS["pretrain"]
-    config = config_from_params(seed=p["seed"], clips_per_video=p["clips_per_video"])
+    config = config_from_params(pretrain=True)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     train(data, out, with_epochs(config, p["epochs"]), device=PARAMS["train"]["device"])

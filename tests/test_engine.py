@@ -83,7 +83,7 @@ def _log(run):
 def test_paper_schedule_and_parameter_groups_at_every_epoch():
     config = preset("tiny", train=PRESETS["paper"].train.__dict__)
     model, _, _ = build_model(config)
-    optimizer, scheduler = build_optimizer(model, config)
+    optimizer, scheduler = build_optimizer(model, config, 18)
     groups = {g["name"]: g for g in optimizer.param_groups}
     assert list(groups) == ["backbone", "rest"]
     similarity = {id(p) for p in model.backbone.similarity.parameters()}  # new heads: rest
@@ -167,6 +167,26 @@ def test_resume_after_a_kill_at_an_epoch_boundary_or_mid_epoch_is_bit_exact(data
     assert {(r["lr_backbone"], r["lr_rest"]) for r in rows[:4]} == {("0.0001", "0.0003")}
     assert all(math.isclose(float(r["lr_rest"]), 3e-5) for r in rows[4:])
     assert ckpt["config"] == config.to_dict()
+
+
+def test_cosine_schedule_decays_at_every_step_and_resumes_bit_exact(data, tmp_path):
+    with pytest.raises(ValueError, match="choose one of step, cosine"):
+        preset("tiny", train={"lr_schedule": "linear"})
+    cosine = {"clips_per_video": 1, "lr_schedule": "cosine"}
+    config = with_epochs(preset("tiny", model=FAST, train=cosine), 2)
+    train(data, tmp_path / "straight", config, device="cpu")
+    mid = tmp_path / "mid"  # killed at step 5 of 8, last saved after step 3
+    with pytest.raises(Killed):
+        train(data, mid, config, device="cpu", checkpoint_every=3, progress=kill_at(5))
+    train(data, mid, config, resume=True, device="cpu")
+    reference = _weights(tmp_path / "straight")
+    assert all(torch.equal(w, reference[k]) for k, w in _weights(mid).items())
+    rows = _log(tmp_path / "straight")
+    assert _log(mid) == rows
+    for k, r in enumerate(rows):  # step k + 1 of 8 at 1/2 (1 + cos(pi k / 8)) of tiny's rates
+        factor = 0.5 * (1 + math.cos(math.pi * k / 8))
+        assert math.isclose(float(r["lr_rest"]), 3e-4 * factor, rel_tol=1e-6)
+        assert math.isclose(float(r["lr_backbone"]), 1e-4 * factor, rel_tol=1e-6)
 
 
 def test_init_starts_a_fresh_run_from_a_checkpoints_weights_only(data, tmp_path):

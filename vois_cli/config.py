@@ -144,6 +144,9 @@ def inference_fields() -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(ModelConfig) if f.metadata.get("inference"))
 
 
+LR_SCHEDULES = ("step", "cosine")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """The optimiser and schedule (paper §6.1): AdamW, two groups, step decay."""
@@ -152,6 +155,7 @@ class TrainConfig:
     lr: float = 1e-4
     lr_backbone: float = 1e-5
     lr_drop_epoch: int = 12  # lr / 10 after this many epochs (scaled with `epochs`)
+    lr_schedule: str = "step"  # step: that drop (the paper); cosine: to 0 over every step
     weight_decay: float = 1e-4
     clip_max_norm: float = 0.1
     clips_per_video: int = 0  # clips drawn per video and epoch; 0 = one per annotated frame
@@ -159,6 +163,13 @@ class TrainConfig:
     seed: int = 0
     bf16: bool = True  # autocast on CUDA only
     num_workers: int = 0
+
+    def __post_init__(self):
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"TrainConfig.lr_schedule = {self.lr_schedule!r}; choose one of "
+                + ", ".join(LR_SCHEDULES)
+            )
 
 
 @dataclass(frozen=True)

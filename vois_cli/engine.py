@@ -4,7 +4,8 @@ Each process takes one clip per micro-step (the paper's batch of 1 per GPU); gra
 `accumulate` micro-steps on each of the `world_size` processes make one optimizer step, so
 the effective batch is `world_size * accumulate` clips (the paper: 32 x 1). AdamW with the
 model's two parameter groups, gradient clipping, and the lr ÷10 once after
-`train.lr_drop_epoch` epochs; `with_epochs` rescales that drop when the epoch count changes.
+`train.lr_drop_epoch` epochs; `with_epochs` rescales that drop when the epoch count changes
+(`train.lr_schedule` cosine instead decays the rates to 0 over every optimizer step).
 The criterion normalises box and mask terms by objects × T averaged over DDP ranks (DETR),
 while accumulated clips are each normalised by their own count: DDP and accumulation give the
 same step when the clips carry as many objects, and nearly the same otherwise.
@@ -77,18 +78,25 @@ def with_epochs(config: Config, epochs: int) -> Config:
     return Config.from_dict(d)
 
 
-def build_optimizer(model: torch.nn.Module, config: Config):
-    """AdamW over the model's named parameter groups and the one-drop step schedule.
+def build_optimizer(model: torch.nn.Module, config: Config, steps: int):
+    """AdamW over the model's named parameter groups and the schedule of `train.lr_schedule`.
 
-    Returns `(optimizer, scheduler)`; the scheduler steps once per epoch.
+    Returns `(optimizer, scheduler)`. `step` (the paper's) drops the rates ÷10 once, after
+    `lr_drop_epoch` epochs: its scheduler steps once per epoch. `cosine` decays them to 0 over
+    the run's `steps` optimizer steps (step k, from 0, at 1/2 (1 + cos(pi k / steps)) of each
+    rate): its scheduler steps after every optimizer step.
     """
-    groups = parameter_groups(model, config.model, config.train)
-    optimizer = torch.optim.AdamW(
-        groups, lr=config.train.lr, weight_decay=config.train.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=[config.train.lr_drop_epoch], gamma=0.1
-    )
+    t = config.train
+    groups = parameter_groups(model, config.model, t)
+    optimizer = torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay)
+    if t.lr_schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda k: 0.5 * (1 + math.cos(math.pi * (k / steps)))
+        )
+    else:
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, milestones=[t.lr_drop_epoch], gamma=0.1
+        )
     return optimizer, scheduler
 
 
@@ -178,13 +186,15 @@ class _Run:
             )
         self.model.to(self.device)
         self.criterion.to(self.device)
-        self.optimizer, self.scheduler = build_optimizer(self.model, cfg)
+        self.sampler = DistributedSampler(
+            self.dataset, num_replicas=self.world, rank=self.rank, shuffle=True, seed=cfg.train.seed
+        )
+        self.optimizer, self.scheduler = build_optimizer(
+            self.model, cfg, cfg.train.epochs * self._steps_per_epoch()
+        )
         self.amp_dtype = _amp_dtype(self.device, cfg.train.bf16)
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=self.amp_dtype == torch.float16
-        )
-        self.sampler = DistributedSampler(
-            self.dataset, num_replicas=self.world, rank=self.rank, shuffle=True, seed=cfg.train.seed
         )
         if ckpt is not None:
             self._restore(ckpt, last)
@@ -222,25 +232,29 @@ class _Run:
 
     def fit(self, checkpoint_every: int, progress: Callable[..., None] | None) -> dict[str, Any]:
         cfg = self.config.train
-        per_epoch = math.ceil(len(self.sampler) / cfg.accumulate)
-        total, mean_loss = cfg.epochs * per_epoch, float("nan")
+        per_step = cfg.lr_schedule == "cosine"
+        total, mean_loss = cfg.epochs * self._steps_per_epoch(), float("nan")
         for epoch in range(self.epoch, cfg.epochs):
             self.epoch, started, losses = epoch, time.perf_counter(), []
             batches = self._batches(epoch)
             while self.position < len(self.sampler):
                 group = min(cfg.accumulate, len(self.sampler) - self.position)
                 terms = self._optimizer_step([next(batches) for _ in range(group)])
+                lrs = self._lrs()  # the rates this step used
+                if per_step:
+                    self.scheduler.step()
                 self.position += group
                 self.step += 1
                 losses.append(terms["loss"])
                 if self.csv is not None:
-                    self.csv.append({"step": self.step, "epoch": epoch + 1, **terms, **self._lrs()})
+                    self.csv.append({"step": self.step, "epoch": epoch + 1, **terms, **lrs})
                 if progress is not None:
                     progress(self.step, total, loss=terms["loss"], epoch=epoch + 1)
                 if checkpoint_every and self.step % checkpoint_every == 0:
                     self._save()
             lrs = ", ".join(f"{k} {v:.2e}" for k, v in self._lrs().items())
-            self.scheduler.step()
+            if not per_step:
+                self.scheduler.step()
             self.epoch, self.position = epoch + 1, 0
             self._save()
             mean_loss = sum(losses) / len(losses) if losses else mean_loss
@@ -322,6 +336,9 @@ class _Run:
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=enabled):
             outputs = self.net(video, target)
             return self.criterion(outputs, samples)
+
+    def _steps_per_epoch(self) -> int:
+        return math.ceil(len(self.sampler) / self.config.train.accumulate)
 
     def _lrs(self) -> dict[str, float]:
         return {f"lr_{g['name']}": g["lr"] for g in self.optimizer.param_groups}
