@@ -1,6 +1,8 @@
-"""Fixtures shared by the inference tests (a real `tiny` model with random weights), and
-`benchmarks/` on the import path so that tests import the benchmark scripts by name."""
+"""Fixtures shared by the inference tests (a real `tiny` model with random weights) and the
+pipeline tests (`stages/params.py`), and `benchmarks/` on the import path so that tests import
+the benchmark scripts by name."""
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -11,8 +13,18 @@ from vois_cli.checkpoint import save_checkpoint
 from vois_cli.config import preset
 from vois_cli.models import build_model
 
+REPO = Path(__file__).resolve().parents[1]
 # the benchmark scripts import as modules in the tests, as they import their siblings
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+@pytest.fixture
+def stage_params():
+    """A fresh copy of `stages/params.py` (a test may replace its PARAMS)."""
+    spec = importlib.util.spec_from_file_location("stage_params", REPO / "stages" / "params.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,5 @@
 """Every stage declares the library modules it imports, so a code change re-runs it."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -36,16 +35,13 @@ def test_stage_declares_every_library_module_it_imports(stage):
     assert undeclared == []
 
 
-def test_pretrain_reads_every_train_param_but_the_fine_tunings_own():
+def test_pretrain_reads_every_train_param_but_the_fine_tunings_own(stage_params):
     """`train.epochs` and the keys of `FINE_TUNING_ONLY` (the seed, the clips, the rates and
     their schedule) are the fine-tuning's own (the pretrain stage has `pretrain.seed`,
     `pretrain.clips_per_video` and `pretrain.epochs`, and the preset's rates), so a seed sweep
     or another fine-tuning reuses one pretrained model; every other `train` key reaches the
     pretrain config and must re-run it."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    spec = importlib.util.spec_from_file_location("stage_params", REPO / "stages" / "params.py")
-    stage_params = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(stage_params)
     declared = STAGES["pretrain"]["params"]
     assert "train" not in declared
     train_keys = {p.split(".", 1)[1] for p in declared if p.startswith("train.")}

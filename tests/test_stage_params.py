@@ -2,23 +2,9 @@
 the fine-tuning's own keys leave pretraining alone."""
 
 import copy
-import importlib.util
-from pathlib import Path
-
-import pytest
 
 from vois_cli.config import preset
 from vois_cli.engine import with_epochs
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def stage_params():
-    spec = importlib.util.spec_from_file_location("stage_params", REPO / "stages" / "params.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def stage_configs(stage_params, train_epochs: int, pretrain_epochs: int):
