@@ -48,7 +48,7 @@ def main() -> None:
     config = preset(args.preset, **parse_overrides(args.set))
     torch.manual_seed(args.seed)
     model, criterion, _ = build_model(config)
-    optimizer, _ = build_optimizer(model, config, args.steps)
+    optimizer = build_optimizer(model, config)
     data = ClipDataset(args.data, config.model, True, args.clips_per_video, args.seed)
     items = [i for i, (video, _) in enumerate(data.items) if video < args.videos]
     history: dict[str, list[float]] = {term: [] for term in TERMS}

@@ -59,7 +59,7 @@ def reference_step_s(steps: int = 12) -> float:
     config = preset("tiny")
     torch.manual_seed(0)
     model, criterion, _ = build_model(config)
-    optimizer, _ = build_optimizer(model, config, steps + WARMUP)
+    optimizer = build_optimizer(model, config)
     clips = [random_clip(config, config.model.num_frames, 128, 228)] * (steps + WARMUP)
     cpu, clip = torch.device("cpu"), config.train.clip_max_norm
     times = bare_steps(model.train(), criterion, optimizer, clips, cpu, clip, amp=False)

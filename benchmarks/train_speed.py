@@ -113,7 +113,7 @@ def cpu_preset(name: str, data: Path, steps: int, out: Path, repeats: int) -> di
     def bare() -> tuple[float, float]:
         torch.manual_seed(config.train.seed)
         model, criterion, _ = build_model(config)
-        optimizer, _ = build_optimizer(model, config, len(samples))
+        optimizer = build_optimizer(model, config)
         cpu = torch.device("cpu")
         clip = config.train.clip_max_norm
         return per_clip(bare_steps(model.train(), criterion, optimizer, samples, cpu, clip, False))
@@ -177,7 +177,7 @@ def gpu_preset(name: str, device: torch.device, frames: int, steps: int) -> list
         model, criterion, _ = build_model(config)
         model.to(device).train()
         criterion.to(device)
-        optimizer, _ = build_optimizer(model, config, steps + WARMUP)
+        optimizer = build_optimizer(model, config)
         samples = [random_clip(config, frames) for _ in range(steps + WARMUP)]
         torch.cuda.reset_peak_memory_stats(device)
         times = bare_steps(

@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+from collections import Counter
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from vois_cli.config import PRESETS, preset
 from vois_cli.data.extract import extract_root
 from vois_cli.data.preprocess import preprocess
 from vois_cli.data.synth import write_benchmark
-from vois_cli.engine import build_optimizer, train, with_epochs
+from vois_cli.engine import build_optimizer, build_scheduler, train, with_epochs
 from vois_cli.errors import InputError
 from vois_cli.models import build_model
 
@@ -80,10 +81,11 @@ def _log(run):
         return list(csv.DictReader(f))
 
 
-def test_paper_schedule_and_parameter_groups_at_every_epoch():
+def test_paper_schedule_steps_and_parameter_groups():
     config = preset("tiny", train=PRESETS["paper"].train.__dict__)
     model, _, _ = build_model(config)
-    optimizer, scheduler = build_optimizer(model, config, 18)
+    optimizer = build_optimizer(model, config)
+    scheduler = build_scheduler(optimizer, config.train, steps_per_epoch=3)
     groups = {g["name"]: g for g in optimizer.param_groups}
     assert list(groups) == ["backbone", "rest"]
     similarity = {id(p) for p in model.backbone.similarity.parameters()}  # new heads: rest
@@ -95,14 +97,14 @@ def test_paper_schedule_and_parameter_groups_at_every_epoch():
     )
     assert all(g["weight_decay"] == 1e-4 for g in optimizer.param_groups)
     assert isinstance(optimizer, torch.optim.AdamW)
-    per_epoch = []
-    for _ in range(18):
-        per_epoch.append((groups["backbone"]["lr"], groups["rest"]["lr"]))
+    per_step = []
+    for _ in range(18 * 3):
+        per_step.append((groups["backbone"]["lr"], groups["rest"]["lr"]))
         optimizer.step()  # no gradients: a no-op that keeps the scheduler's order check quiet
         scheduler.step()
-    assert per_epoch[:12] == [(1e-5, 1e-4)] * 12
-    assert all(math.isclose(b, 1e-6) and math.isclose(r, 1e-5) for b, r in per_epoch[12:])
-    assert len(per_epoch[12:]) == 6
+    assert per_step[: 12 * 3] == [(1e-5, 1e-4)] * 12 * 3  # ÷10 after epoch 12 of 18
+    assert all(math.isclose(b, 1e-6) and math.isclose(r, 1e-5) for b, r in per_step[12 * 3 :])
+    assert len(per_step[12 * 3 :]) == 6 * 3
 
 
 @pytest.mark.parametrize(
@@ -187,6 +189,19 @@ def test_cosine_schedule_decays_at_every_step_and_resumes_bit_exact(data, tmp_pa
         factor = 0.5 * (1 + math.cos(math.pi * k / 8))
         assert math.isclose(float(r["lr_rest"]), 3e-4 * factor, rel_tol=1e-6)
         assert math.isclose(float(r["lr_backbone"]), 1e-4 * factor, rel_tol=1e-6)
+
+
+def test_a_checkpoint_that_stepped_the_lr_drop_once_an_epoch_is_not_resumed(data, tmp_path):
+    config = with_epochs(preset("tiny", model=FAST, train={"clips_per_video": 1}), 2)
+    run = tmp_path / "run"
+    with pytest.raises(Killed):
+        train(data, run, config, device="cpu", checkpoint_every=2, progress=kill_at(3))
+    ckpt = torch.load(run / "last.pt", weights_only=True)
+    assert ckpt["scheduler"]["milestones"] == {4: 1}  # the drop after epoch 1 of 4 steps
+    ckpt["scheduler"].update(milestones=Counter({1: 1}), last_epoch=0)  # as written before
+    torch.save(ckpt, run / "last.pt")
+    with pytest.raises(InputError, match="once an epoch"):
+        train(data, run, config, resume=True, device="cpu")
 
 
 def test_init_starts_a_fresh_run_from_a_checkpoints_weights_only(data, tmp_path):

@@ -5,7 +5,8 @@ Each process takes one clip per micro-step (the paper's batch of 1 per GPU); gra
 the effective batch is `world_size * accumulate` clips (the paper: 32 x 1). AdamW with the
 model's two parameter groups, gradient clipping, and the lr ÷10 once after
 `train.lr_drop_epoch` epochs; `with_epochs` rescales that drop when the epoch count changes
-(`train.lr_schedule` cosine instead decays the rates to 0 over every optimizer step).
+(`train.lr_schedule` cosine instead decays the rates to 0); the scheduler steps after every
+optimizer step.
 The criterion normalises box and mask terms by objects × T averaged over DDP ranks (DETR),
 while accumulated clips are each normalised by their own count: DDP and accumulation give the
 same step when the clips carry as many objects, and nearly the same otherwise.
@@ -52,7 +53,7 @@ from vois_cli.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from vois_cli.config import Config
+from vois_cli.config import Config, TrainConfig
 from vois_cli.data.dataset import ClipDataset
 from vois_cli.errors import InputError
 from vois_cli.models import build_model, parameter_groups
@@ -78,26 +79,29 @@ def with_epochs(config: Config, epochs: int) -> Config:
     return Config.from_dict(d)
 
 
-def build_optimizer(model: torch.nn.Module, config: Config, steps: int):
-    """AdamW over the model's named parameter groups and the schedule of `train.lr_schedule`.
-
-    Returns `(optimizer, scheduler)`. `step` (the paper's) drops the rates ÷10 once, after
-    `lr_drop_epoch` epochs: its scheduler steps once per epoch. `cosine` decays them to 0 over
-    the run's `steps` optimizer steps (step k, from 0, at 1/2 (1 + cos(pi k / steps)) of each
-    rate): its scheduler steps after every optimizer step.
-    """
+def build_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.AdamW:
+    """AdamW over the model's named parameter groups (`parameter_groups`)."""
     t = config.train
-    groups = parameter_groups(model, config.model, t)
-    optimizer = torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay)
-    if t.lr_schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
+    return torch.optim.AdamW(
+        parameter_groups(model, config.model, t), lr=t.lr, weight_decay=t.weight_decay
+    )
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, train: TrainConfig, steps_per_epoch: int):
+    """The schedule of `train.lr_schedule`, stepped after every optimizer step.
+
+    `step` (the paper's) drops the rates ÷10 once, after `lr_drop_epoch` epochs; `cosine`
+    decays them to 0 over the run's `epochs × steps_per_epoch` steps (step k, from 0, at
+    1/2 (1 + cos(pi k / steps)) of each rate).
+    """
+    if train.lr_schedule == "cosine":
+        steps = train.epochs * steps_per_epoch
+        return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda k: 0.5 * (1 + math.cos(math.pi * (k / steps)))
         )
-    else:
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            optimizer, milestones=[t.lr_drop_epoch], gamma=0.1
-        )
-    return optimizer, scheduler
+    return torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=[train.lr_drop_epoch * steps_per_epoch], gamma=0.1
+    )
 
 
 def train(
@@ -189,9 +193,8 @@ class _Run:
         self.sampler = DistributedSampler(
             self.dataset, num_replicas=self.world, rank=self.rank, shuffle=True, seed=cfg.train.seed
         )
-        self.optimizer, self.scheduler = build_optimizer(
-            self.model, cfg, cfg.train.epochs * self._steps_per_epoch()
-        )
+        self.optimizer = build_optimizer(self.model, cfg)
+        self.scheduler = build_scheduler(self.optimizer, cfg.train, self._steps_per_epoch())
         self.amp_dtype = _amp_dtype(self.device, cfg.train.bf16)
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=self.amp_dtype == torch.float16
@@ -218,6 +221,12 @@ class _Run:
     def _restore(self, ckpt: dict[str, Any], path: Path) -> None:
         load_weights(self.model, ckpt["model"], path)
         self.optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt["scheduler"].get("milestones") != self.scheduler.state_dict().get("milestones"):
+            raise InputError(
+                path,
+                "was written by a vois that stepped the lr drop once an epoch, not every step",
+                "resume it with that version, or start afresh from its weights with --init",
+            )
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.scaler.load_state_dict(ckpt["scaler"])
         self.epoch, self.position, self.step = ckpt["epoch"], ckpt["position"], ckpt["step"]
@@ -232,17 +241,15 @@ class _Run:
 
     def fit(self, checkpoint_every: int, progress: Callable[..., None] | None) -> dict[str, Any]:
         cfg = self.config.train
-        per_step = cfg.lr_schedule == "cosine"
         total, mean_loss = cfg.epochs * self._steps_per_epoch(), float("nan")
         for epoch in range(self.epoch, cfg.epochs):
-            self.epoch, started, losses = epoch, time.perf_counter(), []
+            self.epoch, started, losses, lrs = epoch, time.perf_counter(), [], self._lrs()
             batches = self._batches(epoch)
             while self.position < len(self.sampler):
                 group = min(cfg.accumulate, len(self.sampler) - self.position)
                 terms = self._optimizer_step([next(batches) for _ in range(group)])
-                lrs = self._lrs()  # the rates this step used
-                if per_step:
-                    self.scheduler.step()
+                lrs = self._lrs()  # the rates this step used, logged and summarised
+                self.scheduler.step()
                 self.position += group
                 self.step += 1
                 losses.append(terms["loss"])
@@ -252,18 +259,14 @@ class _Run:
                     progress(self.step, total, loss=terms["loss"], epoch=epoch + 1)
                 if checkpoint_every and self.step % checkpoint_every == 0:
                     self._save()
-            lrs = ", ".join(f"{k} {v:.2e}" for k, v in self._lrs().items())
-            if not per_step:
-                self.scheduler.step()
             self.epoch, self.position = epoch + 1, 0
             self._save()
             mean_loss = sum(losses) / len(losses) if losses else mean_loss
             if self.rank == 0:
                 seconds = time.perf_counter() - started
-                summary = (
-                    f"mean loss {mean_loss:.4f} over {len(losses)} steps, {lrs}, {seconds:.1f} s"
-                )
-                log.info("epoch %d/%d: %s", epoch + 1, cfg.epochs, summary)
+                rates = ", ".join(f"{k} {v:.2e}" for k, v in lrs.items())
+                summary = f"mean loss {mean_loss:.4f} over {len(losses)} steps, {rates}"
+                log.info("epoch %d/%d: %s, %.1f s", epoch + 1, cfg.epochs, summary, seconds)
         return {
             "epochs": cfg.epochs,
             "steps": self.step,
