@@ -24,8 +24,8 @@ from vois_cli.atomic import write_json
 from vois_cli.cli.train import parse_overrides
 from vois_cli.config import preset
 from vois_cli.data.dataset import ClipDataset
-from vois_cli.engine import build_optimizer
 from vois_cli.models import build_model
+from vois_cli.optim import build_optimizer
 
 TERMS = ("loss_ce", "loss_bbox", "loss_giou", "loss_mask", "loss_dice")
 

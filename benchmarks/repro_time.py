@@ -53,8 +53,8 @@ def reference_step_s(steps: int = 12) -> float:
     from train_speed import WARMUP, bare_steps, random_clip
 
     from vois_cli.config import preset
-    from vois_cli.engine import build_optimizer
     from vois_cli.models import build_model
+    from vois_cli.optim import build_optimizer
 
     config = preset("tiny")
     torch.manual_seed(0)

@@ -38,8 +38,9 @@ from vois_cli.data.dataset import ClipDataset
 from vois_cli.data.extract import extract_root
 from vois_cli.data.preprocess import preprocess
 from vois_cli.data.synth import write_benchmark
-from vois_cli.engine import build_optimizer, train
+from vois_cli.engine import train
 from vois_cli.models import build_model
+from vois_cli.optim import build_optimizer
 
 WARMUP = 2  # steps left out of every timing (allocator and autotuning warm-up)
 

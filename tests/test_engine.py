@@ -12,9 +12,10 @@ from vois_cli.config import PRESETS, preset
 from vois_cli.data.extract import extract_root
 from vois_cli.data.preprocess import preprocess
 from vois_cli.data.synth import write_benchmark
-from vois_cli.engine import build_optimizer, build_scheduler, train, with_epochs
+from vois_cli.engine import train, with_epochs
 from vois_cli.errors import InputError
 from vois_cli.models import build_model
+from vois_cli.optim import build_optimizer, build_scheduler
 
 # the tiny preset at a quarter of its pixels and half its frames: same code paths, ~0.3 s a step
 # 4 queries a frame: the 64 x 96 input has 24 memory tokens a frame (the losses below were
@@ -191,17 +192,46 @@ def test_cosine_schedule_decays_at_every_step_and_resumes_bit_exact(data, tmp_pa
         assert math.isclose(float(r["lr_backbone"]), 1e-4 * factor, rel_tol=1e-6)
 
 
-def test_a_checkpoint_that_stepped_the_lr_drop_once_an_epoch_is_not_resumed(data, tmp_path):
+@pytest.mark.parametrize("schedule", ["step", "cosine"])
+def test_a_resumed_schedule_is_rebuilt_from_the_steps_done_keeping_its_shape_in_epochs(schedule):
+    train_config = with_epochs(preset("tiny", train={"lr_schedule": schedule}), 4).train
+
+    def rates(steps_per_epoch, done=0, state=None):
+        optimizer = torch.optim.AdamW([{"params": [torch.zeros(1)], "lr": 3e-4}])
+        if state is not None:  # a resumed run: the optimizer's state comes from its checkpoint
+            optimizer.load_state_dict(state)
+        scheduler = build_scheduler(optimizer, train_config, steps_per_epoch, done)
+        out = []
+        for _ in range(4 * steps_per_epoch - done):
+            out.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+        return out, optimizer.state_dict()
+
+    straight, _ = rates(3)
+    assert len(set(straight)) == (2 if schedule == "step" else 12)  # ÷10 after 3 of 4 epochs
+    _, state = rates(3)  # any state of the same optimizer: the rates do not depend on it
+    assert rates(3, done=5, state=state)[0] == straight[5:]  # mid-epoch: the same steps
+    at_two, _ = rates(5, done=10, state=state)  # epoch 2's end, now 5 steps an epoch
+    assert at_two[::5] == straight[6::3]  # each epoch starts at the same rate
+
+
+def test_a_checkpoint_with_a_saved_scheduler_state_resumes_bit_exact(data, tmp_path):
+    """Checkpoints of earlier versions carry the scheduler's state (the lr drop counted in
+    epochs); the schedule is rebuilt from the run's position, so they resume all the same."""
     config = with_epochs(preset("tiny", model=FAST, train={"clips_per_video": 1}), 2)
+    train(data, tmp_path / "straight", config, device="cpu")
     run = tmp_path / "run"
     with pytest.raises(Killed):
         train(data, run, config, device="cpu", checkpoint_every=2, progress=kill_at(3))
     ckpt = torch.load(run / "last.pt", weights_only=True)
-    assert ckpt["scheduler"]["milestones"] == {4: 1}  # the drop after epoch 1 of 4 steps
-    ckpt["scheduler"].update(milestones=Counter({1: 1}), last_epoch=0)  # as written before
+    assert "scheduler" not in ckpt
+    ckpt["scheduler"] = {"milestones": Counter({1: 1}), "last_epoch": 0, "gamma": 0.1}
     torch.save(ckpt, run / "last.pt")
-    with pytest.raises(InputError, match="once an epoch"):
-        train(data, run, config, resume=True, device="cpu")
+    train(data, run, config, resume=True, device="cpu")
+    reference = _weights(tmp_path / "straight")
+    assert all(torch.equal(w, reference[k]) for k, w in _weights(run).items())
+    assert _log(run) == _log(tmp_path / "straight")
 
 
 def test_init_starts_a_fresh_run_from_a_checkpoints_weights_only(data, tmp_path):

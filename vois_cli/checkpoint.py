@@ -8,7 +8,7 @@ A checkpoint is one `torch.save`d dict of plain types and tensors only, so it lo
 | `format`, `version` | `"vois-checkpoint"`, `VERSION` |
 | `config` | `Config.to_dict()` of the run |
 | `model` | the unwrapped model's `state_dict` (loaded with strict keys) |
-| `optimizer`, `scheduler`, `scaler` | their `state_dict`s |
+| `optimizer`, `scaler` | their `state_dict`s (the lr schedule follows from `epoch`, `position`) |
 | `epoch` | the epoch in progress (0-based); `position` clips of it were consumed per process |
 | `step` | optimizer steps done since the start |
 | `world_size` | processes of the run that wrote it (a mid-epoch resume needs the same) |

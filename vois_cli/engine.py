@@ -5,8 +5,7 @@ Each process takes one clip per micro-step (the paper's batch of 1 per GPU); gra
 the effective batch is `world_size * accumulate` clips (the paper: 32 x 1). AdamW with the
 model's two parameter groups, gradient clipping, and the lr ÷10 once after
 `train.lr_drop_epoch` epochs; `with_epochs` rescales that drop when the epoch count changes
-(`train.lr_schedule` cosine instead decays the rates to 0); the scheduler steps after every
-optimizer step.
+(`train.lr_schedule` cosine instead decays the rates to 0; both in `vois_cli.optim`).
 The criterion normalises box and mask terms by objects × T averaged over DDP ranks (DETR),
 while accumulated clips are each normalised by their own count: DDP and accumulation give the
 same step when the clips carry as many objects, and nearly the same otherwise.
@@ -19,10 +18,10 @@ Run directory (`out_dir`), written by rank 0 only:
   weighted loss term and `lr_<group name>` (`lr_backbone`, `lr_rest`): a `dvc plots` CSV
   with x = `step`.
 
-Resuming reloads `last.pt` (weights, optimizer, scheduler, scaler, RNG states, sampler
-position) and drops log rows past its step, so that an interrupted run finishes with the
-same weights as an uninterrupted one (bit-identical on CPU). Seeds derive from
-(seed, rank, epoch); the dataset's augmentation from (seed, epoch, index).
+Resuming reloads `last.pt` (weights, optimizer, scaler, RNG states, sampler position; the
+schedule is rebuilt from the position) and drops log rows past its step, so that an
+interrupted run finishes with the same weights as an uninterrupted one (bit-identical on CPU).
+Seeds derive from (seed, rank, epoch); the dataset's augmentation from (seed, epoch, index).
 """
 
 from __future__ import annotations
@@ -53,10 +52,11 @@ from vois_cli.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from vois_cli.config import Config, TrainConfig
+from vois_cli.config import Config
 from vois_cli.data.dataset import ClipDataset
 from vois_cli.errors import InputError
-from vois_cli.models import build_model, parameter_groups
+from vois_cli.models import build_model
+from vois_cli.optim import build_optimizer, build_scheduler
 from vois_cli.step_log import StepLog
 
 log = logging.getLogger(__name__)
@@ -77,31 +77,6 @@ def with_epochs(config: Config, epochs: int) -> Config:
     d = config.to_dict()
     d["train"].update(epochs=epochs, lr_drop_epoch=drop)
     return Config.from_dict(d)
-
-
-def build_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.AdamW:
-    """AdamW over the model's named parameter groups (`parameter_groups`)."""
-    t = config.train
-    return torch.optim.AdamW(
-        parameter_groups(model, config.model, t), lr=t.lr, weight_decay=t.weight_decay
-    )
-
-
-def build_scheduler(optimizer: torch.optim.Optimizer, train: TrainConfig, steps_per_epoch: int):
-    """The schedule of `train.lr_schedule`, stepped after every optimizer step.
-
-    `step` (the paper's) drops the rates ÷10 once, after `lr_drop_epoch` epochs; `cosine`
-    decays them to 0 over the run's `epochs × steps_per_epoch` steps (step k, from 0, at
-    1/2 (1 + cos(pi k / steps)) of each rate).
-    """
-    if train.lr_schedule == "cosine":
-        steps = train.epochs * steps_per_epoch
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda k: 0.5 * (1 + math.cos(math.pi * (k / steps)))
-        )
-    return torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=[train.lr_drop_epoch * steps_per_epoch], gamma=0.1
-    )
 
 
 def train(
@@ -194,13 +169,15 @@ class _Run:
             self.dataset, num_replicas=self.world, rank=self.rank, shuffle=True, seed=cfg.train.seed
         )
         self.optimizer = build_optimizer(self.model, cfg)
-        self.scheduler = build_scheduler(self.optimizer, cfg.train, self._steps_per_epoch())
         self.amp_dtype = _amp_dtype(self.device, cfg.train.bf16)
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=self.amp_dtype == torch.float16
         )
         if ckpt is not None:
             self._restore(ckpt, last)
+        steps = self._steps_per_epoch()
+        done = self.epoch * steps + self.position // cfg.train.accumulate
+        self.scheduler = build_scheduler(self.optimizer, cfg.train, steps, done)
         self.net = (
             DistributedDataParallel(
                 self.model, device_ids=[self.device] if self.device.type == "cuda" else None
@@ -221,13 +198,6 @@ class _Run:
     def _restore(self, ckpt: dict[str, Any], path: Path) -> None:
         load_weights(self.model, ckpt["model"], path)
         self.optimizer.load_state_dict(ckpt["optimizer"])
-        if ckpt["scheduler"].get("milestones") != self.scheduler.state_dict().get("milestones"):
-            raise InputError(
-                path,
-                "was written by a vois that stepped the lr drop once an epoch, not every step",
-                "resume it with that version, or start afresh from its weights with --init",
-            )
-        self.scheduler.load_state_dict(ckpt["scheduler"])
         self.scaler.load_state_dict(ckpt["scaler"])
         self.epoch, self.position, self.step = ckpt["epoch"], ckpt["position"], ckpt["step"]
         if self.position:
@@ -359,7 +329,6 @@ class _Run:
             config=self.config.to_dict(),
             model=self.model.state_dict(),
             optimizer=self.optimizer.state_dict(),
-            scheduler=self.scheduler.state_dict(),
             scaler=self.scaler.state_dict(),
             epoch=self.epoch,
             position=self.position,
