@@ -18,7 +18,8 @@ from vois_cli.inference import Predictor, default_checkpoint
 from vois_cli.inputs import read_video
 from vois_cli.linking import TrackLinker, plan_clips
 
-CONFIG = preset("tiny", model={"score_coverage": False})  # T = 8, default overlap 2
+# T = 8, default overlap 2; a track scores its proposals' mean score (the oracle's red level)
+CONFIG = preset("tiny", model={"score_coverage": False, "score_consistency": False})
 H, W, SIDE = 64, 96, 16
 GREY, RED = (128, 128, 128), (230, 20, 20)
 
@@ -198,6 +199,29 @@ def test_score_coverage_scales_each_track_by_the_share_of_frames_it_is_seen_in()
     assert decided[9].objects[0][1] == pytest.approx(200 / 255)  # 14 of 14 (clip 2 owns 8-13)
     (whole, piece), _ = results[False]
     assert (whole.score, piece.score) == pytest.approx((200 / 255, 250 / 255))
+
+
+def test_score_consistency_scales_each_track_by_its_masks_mean_iou_in_consecutive_frames():
+    """tiny's track score: a mask that jumps to a far place every 4th frame (IoU 0 in 9 of its
+    39 pairs of consecutive frames, 1 in the others) keeps 30/39 of its score, one that stays
+    all of it."""
+    assert preset("tiny").model.score_consistency
+    jumps = lambda f: (24, 8) if f // 4 % 2 == 0 else (24, 60)  # noqa: E731
+    stays = lambda f: (24, 8)  # noqa: E731
+    scores = {}
+    for name, position in (("jumps", jumps), ("stays", stays)):
+        for consistency in (False, True):
+            config = preset("tiny", model={"score_coverage": False,
+                                           "score_consistency": consistency})  # fmt: skip
+            stream = predictor(config).stream(Image.new("RGB", (8, 8)))
+            for f in range(40):
+                stream.push(frame(f, position, (200, 20, 20)))
+            stream.close()
+            (track,) = stream.result().objects
+            scores[name, consistency] = track.score
+    assert scores["stays", True] == scores["stays", False] == pytest.approx(200 / 255)
+    assert scores["jumps", False] == pytest.approx(200 / 255)
+    assert scores["jumps", True] == pytest.approx(200 / 255 * 30 / 39)
 
 
 def test_pushing_frames_of_another_size_or_type_is_an_error():

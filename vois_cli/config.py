@@ -133,6 +133,9 @@ class ModelConfig:
     # track score × the share of the video's frames it has a mask in (a deviation, on in
     # `tiny`: fragments of broken tracks otherwise outrank whole ones; inference.py)
     score_coverage: bool = field(default=False, metadata=INFERENCE)
+    # track score × the mean IoU of its masks in consecutive frames (a deviation, on in `tiny`:
+    # a track that jumps to another object loses its masks' overlap there; training-notes)
+    score_consistency: bool = field(default=False, metadata=INFERENCE)
     mask_threshold: float = field(default=0.5, metadata=INFERENCE)
     activation_checkpointing: bool = False
 
@@ -326,6 +329,7 @@ PRESETS: dict[str, Config] = {
             loss_target_map=1.0,
             score_mask=True,
             score_coverage=True,
+            score_consistency=True,
         ),
         train=TrainConfig(epochs=12, lr_drop_epoch=8, lr=3e-4, lr_backbone=1e-4, bf16=False),
     ),

@@ -17,7 +17,9 @@ decided, and finished tracks beyond the best `max_objects` are dropped.
 
 A track's score is its proposals' mean score over the frames it was linked in; with the
 model's `score_coverage` (a deviation) it is multiplied by the share of the video's frames
-the track has a mask in, so that the pieces of a broken track rank below a whole one.
+the track has a mask in, so that the pieces of a broken track rank below a whole one; with
+`score_consistency` (a deviation) also by the mean IoU of its masks in consecutive frames, so
+that a track that jumps from object to object ranks below one that stays on its object.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from pycocotools import mask as mask_utils
 
 from vois_cli.background import run_ahead
 from vois_cli.checkpoint import load_model
@@ -115,12 +118,27 @@ class _Track:
     score_sum: float = 0.0
     frames: int = 0  # frames the score was averaged over
     segmentations: dict[int, dict] | None = None  # frame -> RLE, visible frames only
+    links: int = 0  # pairs of consecutive frames it has masks in
+    overlap: float = 0.0  # the sum of their masks' IoUs
 
-    def rank(self, coverage: bool) -> float:
+    def add(self, frame: int, rle: dict, consistency: bool) -> None:
+        """The track's mask in `frame`, decided after every earlier frame's."""
+        previous = self.segmentations.get(frame - 1)
+        if consistency and previous is not None:
+            self.links += 1
+            self.overlap += float(mask_utils.iou([rle], [previous], [False])[0, 0])
+        self.segmentations[frame] = rle
+
+    def rank(self, coverage: bool, consistency: bool) -> float:
         """The track's score up to a factor every track of the video shares: the mean score,
-        with `coverage` times the number of frames it has a mask in."""
-        mean = self.score_sum / max(self.frames, 1)
-        return mean * len(self.segmentations) if coverage else mean
+        with `coverage` times the number of frames it has a mask in, with `consistency` times
+        the mean IoU of its masks in consecutive frames (0 without two consecutive masks)."""
+        rank = self.score_sum / max(self.frames, 1)
+        if coverage:
+            rank *= len(self.segmentations)
+        if consistency:
+            rank *= self.overlap / self.links if self.links else 0.0
+        return rank
 
 
 @dataclass(frozen=True)
@@ -148,7 +166,7 @@ class Stream:
     ):
         self._p = predictor
         m = predictor.config.model
-        self._coverage = m.score_coverage
+        self._coverage, self._consistency = m.score_coverage, m.score_consistency
         check_target(target)
         image = np.asarray(target.convert("RGB"))
         target_input = augment_target(image, m.short_edge, m.max_long_edge, None)[None]
@@ -186,7 +204,9 @@ class Stream:
             raise RuntimeError("close the stream first")
         # a proposal seen only in frames an earlier clip decided has no mask of its own
         tracks = [
-            (t.rank(self._coverage), -i, t) for i, t in self._tracks.items() if t.segmentations
+            (t.rank(self._coverage, self._consistency), -i, t)
+            for i, t in self._tracks.items()
+            if t.segmentations
         ]
         tracks += self._finished
         best = sorted(heapq.nlargest(self._p.max_objects, tracks), key=lambda x: -x[1])
@@ -255,7 +275,7 @@ class Stream:
             track.score_sum += p["score"] * len(own)
             track.frames += len(own)
             for k in np.flatnonzero(v):
-                track.segmentations[own[k]] = encode_rle(p["masks"][at[k]])
+                track.add(own[k], encode_rle(p["masks"][at[k]]), self._consistency)
         decided = []
         for k, f in enumerate(own):
             objects = sorted(
@@ -271,14 +291,14 @@ class Stream:
 
     def _score(self, track: _Track, frames: int) -> float:
         """The track's score over the video's first `frames` frames."""
-        return track.rank(self._coverage) / (frames if self._coverage else 1)
+        return track.rank(self._coverage, self._consistency) / (frames if self._coverage else 1)
 
     def _finish(self, track_id: int) -> None:
         """Move a track that can no longer continue to the bounded heap of finished ones."""
         track = self._tracks.pop(track_id)
         if not track.segmentations:
             return
-        entry = (track.rank(self._coverage), -track_id, track)
+        entry = (track.rank(self._coverage, self._consistency), -track_id, track)
         if len(self._finished) < self._p.max_objects:
             heapq.heappush(self._finished, entry)
         else:
