@@ -2,7 +2,7 @@
 instances and the objects the model draws (the README's figure).
 
     python3 benchmarks/infer_sheet.py runs/train/last.pt clip00058 docs/infer.png \
-        [--root data/synthlive] [--split test] [--columns 5] [--threshold 0.5]
+        [--root data/synthlive] [--split test] [--columns 5] [--threshold 0.25]
 
 Rows: the frames as decoded; the target instances of the split's annotations (look-alikes and
 clutter are left unmarked); the tracks `vois infer` keeps at `--threshold` (its overlay's
@@ -22,6 +22,7 @@ from vois_cli.atomic import atomic_path
 from vois_cli.data.contact_sheet import contact_sheet, spread_frames
 from vois_cli.data.ytvis import decode_rle, load_annotations
 from vois_cli.inference import FrameResult, Predictor
+from vois_cli.overlay import SHOW_THRESHOLD
 
 
 def infer_sheet(
@@ -66,7 +67,7 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=Path("data/synthlive"))
     parser.add_argument("--split", default="test")
     parser.add_argument("--columns", type=int, default=5)
-    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--threshold", type=float, default=SHOW_THRESHOLD)
     args = parser.parse_args()
     sheet = infer_sheet(
         args.checkpoint, args.root, args.split, args.video, args.columns, args.threshold

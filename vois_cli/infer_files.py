@@ -29,7 +29,7 @@ from vois_cli.data.ytvis import (
 from vois_cli.errors import InputError
 from vois_cli.inference import Predictor, VideoResult, default_checkpoint
 from vois_cli.inputs import load_target, read_video
-from vois_cli.overlay import FrameWriter
+from vois_cli.overlay import SHOW_THRESHOLD, FrameWriter
 
 
 def infer_video(
@@ -41,7 +41,7 @@ def infer_video(
     overlay: str | Path | None = None,
     masks: str | Path | None = None,
     fps: int = ANNOTATION_FPS,
-    threshold: float = 0.5,
+    threshold: float = SHOW_THRESHOLD,
     progress: Callable[..., None] | None = None,
 ) -> VideoResult:
     """Predict one video; write `out` (YouTube-VIS JSON), and the overlay / mask PNGs if asked.

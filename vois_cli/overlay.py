@@ -18,6 +18,10 @@ from vois_cli.data.video import VideoWriter
 from vois_cli.errors import InputError
 
 ALPHA = 0.5  # mask opacity
+# objects scoring below this are not drawn: `tiny`'s track scores multiply the class
+# probability by mask, coverage and consistency factors, so a track that holds a target for
+# the whole video scores about 0.3 (training-notes.md, session 52)
+SHOW_THRESHOLD = 0.25
 INSET = 0.25  # target inset height as a fraction of the frame height
 
 
@@ -90,7 +94,7 @@ class FrameWriter:
         masks: str | Path | None,
         target: Image.Image,
         fps: float,
-        threshold: float = 0.5,
+        threshold: float = SHOW_THRESHOLD,
     ):
         self.overlay, self.masks = overlay and Path(overlay), masks and Path(masks)
         self.target, self.fps, self.threshold = target, fps, threshold

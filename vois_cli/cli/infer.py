@@ -10,6 +10,7 @@ import typer
 from vois_cli.cli.app import app
 from vois_cli.cli.progress import progress_bar
 from vois_cli.data.video import ANNOTATION_FPS
+from vois_cli.overlay import SHOW_THRESHOLD
 
 
 @app.command()
@@ -49,7 +50,7 @@ def infer(
     threshold: Annotated[
         float,
         typer.Option(min=0.0, max=1.0, help="Objects scoring below this stay out of overlay/PNGs."),
-    ] = 0.5,
+    ] = SHOW_THRESHOLD,
     data: Annotated[
         Path | None, typer.Option(help="A LiveVideos root: predict a whole split instead.")
     ] = None,
