@@ -32,5 +32,6 @@ def test_the_inference_fields_are_the_ones_training_never_reads():
         "score_threshold",
         "score_mask",
         "score_coverage",
+        "score_consistency",
         "mask_threshold",
     }
