@@ -203,11 +203,7 @@ class Stream:
         if not self._closed:
             raise RuntimeError("close the stream first")
         # a proposal seen only in frames an earlier clip decided has no mask of its own
-        tracks = [
-            (t.rank(self._coverage, self._consistency), -i, t)
-            for i, t in self._tracks.items()
-            if t.segmentations
-        ]
+        tracks = [(self._rank(t), -i, t) for i, t in self._tracks.items() if t.segmentations]
         tracks += self._finished
         best = sorted(heapq.nlargest(self._p.max_objects, tracks), key=lambda x: -x[1])
         objects = [
@@ -289,16 +285,19 @@ class Stream:
                 self._finish(i)
         return decided
 
+    def _rank(self, track: _Track) -> float:
+        return track.rank(self._coverage, self._consistency)
+
     def _score(self, track: _Track, frames: int) -> float:
         """The track's score over the video's first `frames` frames."""
-        return track.rank(self._coverage, self._consistency) / (frames if self._coverage else 1)
+        return self._rank(track) / (frames if self._coverage else 1)
 
     def _finish(self, track_id: int) -> None:
         """Move a track that can no longer continue to the bounded heap of finished ones."""
         track = self._tracks.pop(track_id)
         if not track.segmentations:
             return
-        entry = (track.rank(self._coverage, self._consistency), -track_id, track)
+        entry = (self._rank(track), -track_id, track)
         if len(self._finished) < self._p.max_objects:
             heapq.heappush(self._finished, entry)
         else:
