@@ -19,7 +19,9 @@ from vois_cli.inputs import read_video
 from vois_cli.linking import TrackLinker, plan_clips
 
 # T = 8, default overlap 2; a track scores its proposals' mean score (the oracle's red level)
-CONFIG = preset("tiny", model={"score_coverage": False, "score_consistency": False})
+CONFIG = preset(
+    "tiny", model={"score_coverage": False, "score_consistency": False, "score_shape": False}
+)
 H, W, SIDE = 64, 96, 16
 GREY, RED = (128, 128, 128), (230, 20, 20)
 
@@ -222,6 +224,31 @@ def test_score_consistency_scales_each_track_by_its_masks_mean_iou_in_consecutiv
     assert scores["stays", True] == scores["stays", False] == pytest.approx(200 / 255)
     assert scores["jumps", False] == pytest.approx(200 / 255)
     assert scores["jumps", True] == pytest.approx(200 / 255 * 30 / 39)
+
+
+def test_score_shape_scales_each_track_by_how_its_masks_elongation_matches_the_targets():
+    """tiny's track score: a square (elongation 1) found for a target photo of a product 8 px
+    wide and 24 tall (elongation √(63/575)) keeps that share of its score; off, or for a
+    target photo without a white background, all of it."""
+    assert preset("tiny").model.score_shape
+    tall = np.full((32, 32, 3), 255, np.uint8)
+    tall[4:28, 12:20] = (20, 20, 200)
+    scores = {}
+    for name, target in (
+        ("tall", Image.fromarray(tall)),
+        ("no background", Image.new("RGB", (8, 8))),
+    ):
+        for shape in (False, True):
+            config = preset("tiny", model={"score_coverage": False, "score_consistency": False,
+                                           "score_shape": shape})  # fmt: skip
+            stream = predictor(config).stream(target)
+            for f in range(20):
+                stream.push(frame(f, lambda f: (24, 8), (200, 20, 20)))
+            stream.close()
+            (track,) = stream.result().objects
+            scores[name, shape] = track.score
+    assert scores["tall", False] == scores["no background", True] == pytest.approx(200 / 255)
+    assert scores["tall", True] == pytest.approx(200 / 255 * np.sqrt(63 / 575))
 
 
 def test_pushing_frames_of_another_size_or_type_is_an_error():

@@ -33,5 +33,6 @@ def test_the_inference_fields_are_the_ones_training_never_reads():
         "score_mask",
         "score_coverage",
         "score_consistency",
+        "score_shape",
         "mask_threshold",
     }

@@ -136,6 +136,11 @@ class ModelConfig:
     # track score × the mean IoU of its masks in consecutive frames (a deviation, on in `tiny`:
     # a track that jumps to another object loses its masks' overlap there; training-notes)
     score_consistency: bool = field(default=False, metadata=INFERENCE)
+    # track score × the median over its masks of min / max of their elongation and the target
+    # product's (a deviation, on in `tiny`: the model's maps barely tell look-alikes of another
+    # shape; silhouette.py, training-notes); a comparison with the target, so off without
+    # `use_target`
+    score_shape: bool = field(default=False, metadata=INFERENCE)
     mask_threshold: float = field(default=0.5, metadata=INFERENCE)
     activation_checkpointing: bool = False
 
@@ -288,7 +293,8 @@ PRESETS: dict[str, Config] = {
     # masks cut to each proposal's box at inference only (that box read from the uncut mask),
     # with the mask terms weighted as Mask2Former (5) and a one-to-many mask loss on every
     # placed product; learned query contents; slots carried from frame to frame at inference,
-    # each moved by the image's measured shift
+    # each moved by the image's measured shift; tracks ranked by their masks' coverage,
+    # consistency from frame to frame and shape against the target product's
     "tiny": Config(
         model=ModelConfig(
             preset="tiny",
@@ -330,6 +336,7 @@ PRESETS: dict[str, Config] = {
             score_mask=True,
             score_coverage=True,
             score_consistency=True,
+            score_shape=True,
         ),
         train=TrainConfig(epochs=12, lr_drop_epoch=8, lr=3e-4, lr_backbone=1e-4, bf16=False),
     ),

@@ -19,7 +19,9 @@ A track's score is its proposals' mean score over the frames it was linked in; w
 model's `score_coverage` (a deviation) it is multiplied by the share of the video's frames
 the track has a mask in, so that the pieces of a broken track rank below a whole one; with
 `score_consistency` (a deviation) also by the mean IoU of its masks in consecutive frames, so
-that a track that jumps from object to object ranks below one that stays on its object.
+that a track that jumps from object to object ranks below one that stays on its object; with
+`score_shape` (a deviation) also by the median over its masks of how their elongation matches
+the target product's (`vois_cli.silhouette`), so that a look-alike of another shape ranks low.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import heapq
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +47,7 @@ from vois_cli.data.ytvis import CATEGORY_ID, decode_rle, encode_rle
 from vois_cli.errors import InputError
 from vois_cli.inputs import check_target, load_target, read_video
 from vois_cli.linking import TrackLinker, default_overlap, plan_clips
+from vois_cli.silhouette import elongation, product_elongation
 
 DEFAULT_CHECKPOINT = Path("runs/train/last.pt")  # where the default `dvc repro` trains to
 CHECKPOINT_ENV = "VOIS_CHECKPOINT"
@@ -120,24 +123,31 @@ class _Track:
     segmentations: dict[int, dict] | None = None  # frame -> RLE, visible frames only
     links: int = 0  # pairs of consecutive frames it has masks in
     overlap: float = 0.0  # the sum of their masks' IoUs
+    shape_matches: list[float] = field(default_factory=list)  # one per mask, with score_shape
 
-    def add(self, frame: int, rle: dict, consistency: bool) -> None:
-        """The track's mask in `frame`, decided after every earlier frame's."""
+    def add(self, frame: int, rle: dict, consistency: bool, shape_match: float | None) -> None:
+        """The track's mask in `frame`, decided after every earlier frame's; `shape_match` how
+        its elongation matches the target's (None: not compared)."""
         previous = self.segmentations.get(frame - 1)
         if consistency and previous is not None:
             self.links += 1
             self.overlap += float(mask_utils.iou([rle], [previous], [False])[0, 0])
+        if shape_match is not None:
+            self.shape_matches.append(shape_match)
         self.segmentations[frame] = rle
 
     def rank(self, coverage: bool, consistency: bool) -> float:
         """The track's score up to a factor every track of the video shares: the mean score,
         with `coverage` times the number of frames it has a mask in, with `consistency` times
-        the mean IoU of its masks in consecutive frames (0 without two consecutive masks)."""
+        the mean IoU of its masks in consecutive frames (0 without two consecutive masks), and
+        times the median of its masks' shape matches where they were compared."""
         rank = self.score_sum / max(self.frames, 1)
         if coverage:
             rank *= len(self.segmentations)
         if consistency:
             rank *= self.overlap / self.links if self.links else 0.0
+        if self.shape_matches:
+            rank *= float(np.median(self.shape_matches))
         return rank
 
 
@@ -169,6 +179,8 @@ class Stream:
         self._coverage, self._consistency = m.score_coverage, m.score_consistency
         check_target(target)
         image = np.asarray(target.convert("RGB"))
+        # a comparison with the target: part of the target path, so not without it
+        self._shape = product_elongation(image) if m.score_shape and m.use_target else None
         target_input = augment_target(image, m.short_edge, m.max_long_edge, None)[None]
         with torch.inference_mode():  # the target's half of the forward, once for every clip
             self._target = predictor.model.encode_target(target_input.to(predictor.device))
@@ -271,7 +283,8 @@ class Stream:
             track.score_sum += p["score"] * len(own)
             track.frames += len(own)
             for k in np.flatnonzero(v):
-                track.add(own[k], encode_rle(p["masks"][at[k]]), self._consistency)
+                mask = p["masks"][at[k]]
+                track.add(own[k], encode_rle(mask), self._consistency, self._shape_match(mask))
         decided = []
         for k, f in enumerate(own):
             objects = sorted(
@@ -284,6 +297,13 @@ class Stream:
             if i in self._tracks:
                 self._finish(i)
         return decided
+
+    def _shape_match(self, mask: np.ndarray) -> float | None:
+        """min / max of the mask's elongation and the target product's (`score_shape`)."""
+        if self._shape is None:
+            return None
+        a, b = sorted((elongation(mask), self._shape))
+        return a / b if b > 0 else 1.0
 
     def _rank(self, track: _Track) -> float:
         return track.rank(self._coverage, self._consistency)
