@@ -15,13 +15,8 @@ emitted as soon as that clip has been linked, i.e. with a latency of at most one
 is bounded by the clip: the stream holds the last T frames, masks are RLE-encoded as they are
 decided, and finished tracks beyond the best `max_objects` are dropped.
 
-A track's score is its proposals' mean score over the frames it was linked in; with the
-model's `score_coverage` (a deviation) it is multiplied by the share of the video's frames
-the track has a mask in, so that the pieces of a broken track rank below a whole one; with
-`score_consistency` (a deviation) also by the mean IoU of its masks in consecutive frames, so
-that a track that jumps from object to object ranks below one that stays on its object; with
-`score_shape` (a deviation) also by the median over its masks of how their elongation matches
-the target product's (`vois_cli.silhouette`), so that a look-alike of another shape ranks low.
+A track's score is its proposals' mean score over the frames it was linked in, times the
+factors the model's score fields name (`vois_cli.track_score`).
 """
 
 from __future__ import annotations
@@ -31,23 +26,22 @@ import heapq
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from pycocotools import mask as mask_utils
 
 from vois_cli.background import run_ahead
 from vois_cli.checkpoint import load_model
 from vois_cli.data import video as video_io
 from vois_cli.data.transforms import Geometry, augment_target, resized_shape, to_model_input
-from vois_cli.data.ytvis import CATEGORY_ID, decode_rle, encode_rle
+from vois_cli.data.ytvis import CATEGORY_ID, decode_rle
 from vois_cli.errors import InputError
 from vois_cli.inputs import check_target, load_target, read_video
 from vois_cli.linking import TrackLinker, default_overlap, plan_clips
-from vois_cli.silhouette import elongation, product_elongation
+from vois_cli.track_score import Track, TrackScorer
 
 DEFAULT_CHECKPOINT = Path("runs/train/last.pt")  # where the default `dvc repro` trains to
 CHECKPOINT_ENV = "VOIS_CHECKPOINT"
@@ -116,41 +110,6 @@ class VideoResult:
         ]
 
 
-@dataclass
-class _Track:
-    score_sum: float = 0.0
-    frames: int = 0  # frames the score was averaged over
-    segmentations: dict[int, dict] | None = None  # frame -> RLE, visible frames only
-    links: int = 0  # pairs of consecutive frames it has masks in
-    overlap: float = 0.0  # the sum of their masks' IoUs
-    shape_matches: list[float] = field(default_factory=list)  # one per mask, with score_shape
-
-    def add(self, frame: int, rle: dict, consistency: bool, shape_match: float | None) -> None:
-        """The track's mask in `frame`, decided after every earlier frame's; `shape_match` how
-        its elongation matches the target's (None: not compared)."""
-        previous = self.segmentations.get(frame - 1)
-        if consistency and previous is not None:
-            self.links += 1
-            self.overlap += float(mask_utils.iou([rle], [previous], [False])[0, 0])
-        if shape_match is not None:
-            self.shape_matches.append(shape_match)
-        self.segmentations[frame] = rle
-
-    def rank(self, coverage: bool, consistency: bool) -> float:
-        """The track's score up to a factor every track of the video shares: the mean score,
-        with `coverage` times the number of frames it has a mask in, with `consistency` times
-        the mean IoU of its masks in consecutive frames (0 without two consecutive masks), and
-        times the median of its masks' shape matches where they were compared."""
-        rank = self.score_sum / max(self.frames, 1)
-        if coverage:
-            rank *= len(self.segmentations)
-        if consistency:
-            rank *= self.overlap / self.links if self.links else 0.0
-        if self.shape_matches:
-            rank *= float(np.median(self.shape_matches))
-        return rank
-
-
 @dataclass(frozen=True)
 class _Clip:
     """One model call's outputs on its way to post-processing: `frames` video indices (T, the
@@ -176,11 +135,9 @@ class Stream:
     ):
         self._p = predictor
         m = predictor.config.model
-        self._coverage, self._consistency = m.score_coverage, m.score_consistency
         check_target(target)
         image = np.asarray(target.convert("RGB"))
-        # a comparison with the target: part of the target path, so not without it
-        self._shape = product_elongation(image) if m.score_shape and m.use_target else None
+        self._scorer = TrackScorer(m, image)
         target_input = augment_target(image, m.short_edge, m.max_long_edge, None)[None]
         with torch.inference_mode():  # the target's half of the forward, once for every clip
             self._target = predictor.model.encode_target(target_input.to(predictor.device))
@@ -193,9 +150,9 @@ class Stream:
         self._closed = False
         # the post-processing half
         self._linker = TrackLinker(**predictor.linking) if linker is None else linker
-        self._tracks: dict[int, _Track] = {}
+        self._tracks: dict[int, Track] = {}
         # min-heap of the best finished tracks as (score, -id, track): ties keep the earlier id
-        self._finished: list[tuple[float, int, _Track]] = []
+        self._finished: list[tuple[float, int, Track]] = []
 
     def push(self, frame: np.ndarray, prepared: torch.Tensor | None = None) -> list[FrameResult]:
         """Add the next frame, uint8 RGB (H, W, 3); returns the frames this decided (maybe none).
@@ -215,13 +172,13 @@ class Stream:
         if not self._closed:
             raise RuntimeError("close the stream first")
         # a proposal seen only in frames an earlier clip decided has no mask of its own
-        tracks = [(self._rank(t), -i, t) for i, t in self._tracks.items() if t.segmentations]
+        tracks = [(self._scorer.rank(t), -i, t) for i, t in self._tracks.items() if t.segmentations]
         tracks += self._finished
         best = sorted(heapq.nlargest(self._p.max_objects, tracks), key=lambda x: -x[1])
         objects = [
             ObjectResult(
                 -i,
-                self._score(t, self._count),
+                self._scorer.score(t, self._count),
                 [t.segmentations.get(f) for f in range(self._count)],
             )
             for _, i, t in best
@@ -279,16 +236,14 @@ class Stream:
         at = [frames.index(f) for f in own]  # own frame k is masks[j][at[k]]
         visible = [m.reshape(len(m), -1).any(1)[at] for m in masks]
         for track_id, p, v in zip(ids, proposals, visible, strict=True):
-            track = self._tracks.setdefault(track_id, _Track(segmentations={}))
-            track.score_sum += p["score"] * len(own)
-            track.frames += len(own)
+            track = self._tracks.setdefault(track_id, Track())
+            self._scorer.link(track, p["score"], len(own))
             for k in np.flatnonzero(v):
-                mask = p["masks"][at[k]]
-                track.add(own[k], encode_rle(mask), self._consistency, self._shape_match(mask))
+                self._scorer.add(track, own[k], p["masks"][at[k]])
         decided = []
         for k, f in enumerate(own):
             objects = sorted(
-                (i, self._score(self._tracks[i], own.stop), m[at[k]])
+                (i, self._scorer.score(self._tracks[i], own.stop), m[at[k]])
                 for i, m, v in zip(ids, masks, visible, strict=True)
                 if v[k]
             )
@@ -298,26 +253,12 @@ class Stream:
                 self._finish(i)
         return decided
 
-    def _shape_match(self, mask: np.ndarray) -> float | None:
-        """min / max of the mask's elongation and the target product's (`score_shape`)."""
-        if self._shape is None:
-            return None
-        a, b = sorted((elongation(mask), self._shape))
-        return a / b if b > 0 else 1.0
-
-    def _rank(self, track: _Track) -> float:
-        return track.rank(self._coverage, self._consistency)
-
-    def _score(self, track: _Track, frames: int) -> float:
-        """The track's score over the video's first `frames` frames."""
-        return self._rank(track) / (frames if self._coverage else 1)
-
     def _finish(self, track_id: int) -> None:
         """Move a track that can no longer continue to the bounded heap of finished ones."""
         track = self._tracks.pop(track_id)
         if not track.segmentations:
             return
-        entry = (self._rank(track), -track_id, track)
+        entry = (self._scorer.rank(track), -track_id, track)
         if len(self._finished) < self._p.max_objects:
             heapq.heappush(self._finished, entry)
         else:
