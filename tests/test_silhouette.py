@@ -47,6 +47,7 @@ def test_a_single_pixel_is_round():
     mask = np.zeros((5, 5), bool)
     mask[2, 3] = True
     assert elongation(mask) == 1.0
+    assert elongation(np.zeros((5, 5), bool)) == 1.0  # and so is nothing
 
 
 def test_the_product_of_a_target_photo_is_read_from_its_white_background():

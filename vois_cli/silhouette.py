@@ -17,14 +17,22 @@ from vois_cli.models.similarity import photo_background
 
 
 def elongation(mask: np.ndarray) -> float:
-    """√(λ₂ / λ₁) of a non-empty bool mask (h, w), in [0, 1]; 1 for a single pixel.
+    """√(λ₂ / λ₁) of a bool mask (h, w), in [0, 1]; 1 for a single pixel (or none).
 
-    The moments come from two products with the coordinate vectors, exact in int64, without
-    listing the pixels.
+    The moments come from the row and column counts and one product of the mask's bounding
+    box with its column coordinates, exact in int64, without listing the pixels (central
+    moments do not depend on where the coordinates start).
     """
     pixels = mask.view(np.uint8)
-    ys, xs = np.arange(mask.shape[0], dtype=np.int64), np.arange(mask.shape[1], dtype=np.int64)
-    rows, cols = pixels.sum(1, dtype=np.int64), pixels.sum(0, dtype=np.int64)
+    rows = pixels.sum(1, dtype=np.int64)
+    y = np.flatnonzero(rows)
+    if not len(y):
+        return 1.0
+    pixels, rows = pixels[y[0] : y[-1] + 1], rows[y[0] : y[-1] + 1]
+    cols = pixels.sum(0, dtype=np.int64)
+    x = np.flatnonzero(cols)
+    pixels, cols = pixels[:, x[0] : x[-1] + 1], cols[x[0] : x[-1] + 1]
+    ys, xs = np.arange(len(rows), dtype=np.int64), np.arange(len(cols), dtype=np.int64)
     n = int(rows.sum())
     sy, sx, sxy = int(rows @ ys), int(cols @ xs), int(ys @ (pixels @ xs))
     syy, sxx = int(rows @ ys**2), int(cols @ xs**2)
