@@ -19,8 +19,8 @@ from vois_cli.errors import InputError
 
 ALPHA = 0.5  # mask opacity
 # objects scoring below this are not drawn: `tiny`'s track scores multiply the class
-# probability by mask, coverage and consistency factors, so a track that holds a target for
-# the whole video scores about 0.3 (training-notes.md, session 52)
+# probability by mask, coverage, consistency and shape factors, so a track that holds a
+# target for the whole video scores about 0.25-0.3 (training-notes.md, sessions 52 and 53)
 SHOW_THRESHOLD = 0.25
 INSET = 0.25  # target inset height as a fraction of the frame height
 

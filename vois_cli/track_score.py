@@ -15,6 +15,7 @@ score fields (deviations, each on in `tiny`; docs/training-notes.md) multiply it
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,7 +35,8 @@ class Track:
     frames: int = 0  # frames the score was averaged over
     links: int = 0  # pairs of consecutive frames it has masks in
     overlap: float = 0.0  # the sum of their masks' IoUs
-    shape_matches: list[float] = field(default_factory=list)  # one per mask, with score_shape
+    # one per mask with score_shape, kept sorted: the median is read at every decided frame
+    shape_matches: list[float] = field(default_factory=list)
 
 
 class TrackScorer:
@@ -58,7 +60,7 @@ class TrackScorer:
             track.overlap += float(mask_utils.iou([rle], [previous], [False])[0, 0])
         if self._shape is not None:
             a, b = sorted((elongation(mask), self._shape))
-            track.shape_matches.append(a / b if b > 0 else 1.0)
+            bisect.insort(track.shape_matches, a / b if b > 0 else 1.0)
         track.segmentations[frame] = rle
 
     def rank(self, track: Track) -> float:
@@ -69,8 +71,9 @@ class TrackScorer:
             rank *= len(track.segmentations)
         if self.consistency:
             rank *= track.overlap / track.links if track.links else 0.0
-        if track.shape_matches:
-            rank *= float(np.median(track.shape_matches))
+        if matches := track.shape_matches:
+            half = len(matches) // 2
+            rank *= matches[half] if len(matches) % 2 else (matches[half - 1] + matches[half]) / 2
         return rank
 
     def score(self, track: Track, frames: int) -> float:
