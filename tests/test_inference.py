@@ -1,6 +1,7 @@
 """Predictor and Stream driven by ground-truth proposals: clips, latency, linking, re-entry,
 and the threaded pipeline of `predict_frames` (order, bounded read-ahead, errors)."""
 
+import dataclasses
 import threading
 import time
 
@@ -249,6 +250,27 @@ def test_score_shape_scales_each_track_by_how_its_masks_elongation_matches_the_t
             scores[name, shape] = track.score
     assert scores["tall", False] == scores["no background", True] == pytest.approx(200 / 255)
     assert scores["tall", True] == pytest.approx(200 / 255 * np.sqrt(63 / 575))
+
+
+def test_a_duplicate_track_is_suppressed_in_the_result_not_in_the_running_scores():
+    """Two proposals on the one red square, the second at half the score: the result lowers
+    the second by exp(-1 / σ) (sequence IoU 1), the frames drawn meanwhile show both as they
+    are; with `track_soft_nms` off the result keeps both scores."""
+
+    def twice(outputs, num_frames, sizes):
+        (found,) = oracle_postprocess(outputs, num_frames, sizes)
+        return [found + [{**p, "score": p["score"] / 2} for p in found]]
+
+    for sigma in (0.5, 0.0):
+        config = dataclasses.replace(
+            CONFIG, model=dataclasses.replace(CONFIG.model, track_soft_nms=sigma)
+        )
+        stream = Predictor(RedOracle(), twice, config).stream(Image.new("RGB", (8, 8)))
+        drawn = [o for f in range(10) for r in stream.push(frame(f)) for o in r.objects]
+        drawn += [o for r in stream.close() for o in r.objects]
+        first, second = (o.score for o in stream.result().objects)
+        assert {round(s / first, 6) for _, s, _ in drawn} == {1.0, 0.5}
+        assert second / first == pytest.approx(0.5 * (np.exp(-1 / sigma) if sigma else 1))
 
 
 def test_pushing_frames_of_another_size_or_type_is_an_error():

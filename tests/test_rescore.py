@@ -34,5 +34,6 @@ def test_the_inference_fields_are_the_ones_training_never_reads():
         "score_coverage",
         "score_consistency",
         "score_shape",
+        "track_soft_nms",
         "mask_threshold",
     }

@@ -141,6 +141,11 @@ class ModelConfig:
     # shape; silhouette.py, training-notes); a comparison with the target, so off without
     # `use_target`
     score_shape: bool = field(default=False, metadata=INFERENCE)
+    # > 0: the video's tracks, best first, each scaled by exp(-IoU² / this) for its sequence IoU
+    # with every better one (Gaussian Soft-NMS, Bodla et al. 2017; a deviation, on in `tiny` at
+    # the paper's σ 0.5: the duplicate tracks of one object otherwise outrank other objects;
+    # track_score.py, training-notes)
+    track_soft_nms: float = field(default=0.0, metadata=INFERENCE)
     mask_threshold: float = field(default=0.5, metadata=INFERENCE)
     activation_checkpointing: bool = False
 
@@ -337,6 +342,7 @@ PRESETS: dict[str, Config] = {
             score_coverage=True,
             score_consistency=True,
             score_shape=True,
+            track_soft_nms=0.5,
         ),
         train=TrainConfig(epochs=12, lr_drop_epoch=8, lr=3e-4, lr_backbone=1e-4, bf16=False),
     ),

@@ -64,7 +64,8 @@ class FrameResult:
     """One decided frame: its index, the decoded RGB image (H, W, 3) and the visible objects.
 
     `objects` = [(id, score, bool mask (H, W))] in id order; score is the track's running
-    score over the frames decided so far (the final one is in `VideoResult`).
+    score over the frames decided so far (the final one, its duplicates suppressed, is in
+    `VideoResult`).
     """
 
     index: int
@@ -168,20 +169,18 @@ class Stream:
         return [] if clip is None else self._decide(clip)
 
     def result(self) -> VideoResult:
-        """Every object of the closed stream: the best `max_objects` by score, in id order."""
+        """Every object of the closed stream: the best `max_objects` by score, in id order, with
+        their final scores (`TrackScorer.final`: the duplicates suppressed)."""
         if not self._closed:
             raise RuntimeError("close the stream first")
         # a proposal seen only in frames an earlier clip decided has no mask of its own
         tracks = [(self._scorer.rank(t), -i, t) for i, t in self._tracks.items() if t.segmentations]
         tracks += self._finished
         best = sorted(heapq.nlargest(self._p.max_objects, tracks), key=lambda x: -x[1])
+        scores = self._scorer.final([t for _, _, t in best], self._count)
         objects = [
-            ObjectResult(
-                -i,
-                self._scorer.score(t, self._count),
-                [t.segmentations.get(f) for f in range(self._count)],
-            )
-            for _, i, t in best
+            ObjectResult(-i, score, [t.segmentations.get(f) for f in range(self._count)])
+            for (_, i, t), score in zip(best, scores, strict=True)
         ]
         return VideoResult(self._p.fps, self._count, *self._size, objects)
 

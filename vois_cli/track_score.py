@@ -11,6 +11,11 @@ score fields (deviations, each on in `tiny`; docs/training-notes.md) multiply it
 - `score_shape`: the median over its masks of min / max of their elongation and the target
   product's (`vois_cli.silhouette`), so that a look-alike of another shape ranks low. It
   compares with the target, so it is part of the target path: not without `use_target`.
+
+Then, over the video's final tracks, `track_soft_nms` takes the best track left, keeps its
+score and scales every other one left by exp(−IoU² / σ) for their sequence IoU, until none is
+left (Gaussian Soft-NMS, Bodla et al. 2017, over whole tracks): the duplicates of one object
+rank below the other objects.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pycocotools import mask as mask_utils
 
 from vois_cli.config import ModelConfig
 from vois_cli.data.ytvis import encode_rle
+from vois_cli.evaluation import mask_areas, sequence_ious
 from vois_cli.silhouette import elongation, product_elongation
 
 
@@ -45,6 +51,7 @@ class TrackScorer:
     def __init__(self, model: ModelConfig, target: np.ndarray):
         self.coverage, self.consistency = model.score_coverage, model.score_consistency
         self._shape = product_elongation(target) if model.score_shape and model.use_target else None
+        self.soft_nms = model.track_soft_nms
 
     def link(self, track: Track, score: float, frames: int) -> None:
         """A proposal of `score` joined `track` for `frames` decided frames."""
@@ -79,3 +86,18 @@ class TrackScorer:
     def score(self, track: Track, frames: int) -> float:
         """The track's score over the video's first `frames` frames."""
         return self.rank(track) / (frames if self.coverage else 1)
+
+    def final(self, tracks: list[Track], frames: int) -> list[float]:
+        """The scores of the video's tracks over its `frames` frames, the duplicates suppressed."""
+        scores = np.array([self.score(t, frames) for t in tracks])
+        if self.soft_nms <= 0 or len(tracks) < 2:
+            return scores.tolist()
+        segments = [[t.segmentations.get(f) for f in range(frames)] for t in tracks]
+        areas = mask_areas(segments, frames)
+        ious = sequence_ious(segments, segments, areas, areas)  # the metric's own
+        left = np.ones(len(tracks), bool)
+        while left.any():  # the best track left keeps its score and lowers the others'
+            best = int(np.flatnonzero(left)[np.argmax(scores[left])])
+            left[best] = False
+            scores[left] *= np.exp(-(ious[left, best] ** 2) / self.soft_nms)
+        return scores.tolist()

@@ -1,0 +1,65 @@
+"""The video's final track scores: Gaussian Soft-NMS over whole tracks (`track_soft_nms`)."""
+
+import numpy as np
+import pytest
+
+from vois_cli.config import preset
+from vois_cli.track_score import Track, TrackScorer
+
+
+def scorer(soft_nms: float) -> TrackScorer:
+    """`tiny`'s scorer with the per-track factors off: a track scores its proposals' mean."""
+    model = preset(
+        "tiny",
+        model={"score_coverage": False, "score_consistency": False, "score_shape": False,
+               "track_soft_nms": soft_nms},
+    ).model  # fmt: skip
+    return TrackScorer(model, np.full((8, 8, 3), 255, np.uint8))
+
+
+def square(top: int, left: int) -> np.ndarray:
+    mask = np.zeros((16, 16), bool)
+    mask[top : top + 4, left : left + 4] = True
+    return mask
+
+
+def track(scorer: TrackScorer, score: float, at: tuple[int, int], frames: range) -> Track:
+    t = Track()
+    scorer.link(t, score, len(frames))
+    for f in frames:
+        scorer.add(t, f, square(*at))
+    return t
+
+
+def test_each_track_is_lowered_by_its_sequence_iou_with_every_better_one_picked_before_it():
+    """A (0.9) is picked first; B, the same square in half its frames (sequence IoU 1/2 with
+    A), and D, a square shifted by half its side (1/3 with A, 1/5 with B), are lowered by
+    exp(-IoU² / σ); C, apart from all, keeps its score and is picked before B."""
+    expected = {
+        "A": 0.9,
+        "B": 0.8 * np.exp(-(0.5**2 + 0.2**2) / 0.5),
+        "C": 0.5,
+        "D": 0.85 * np.exp(-((1 / 3) ** 2) / 0.5),
+    }
+    for sigma, want in ((0.5, expected), (0.0, {"A": 0.9, "B": 0.8, "C": 0.5, "D": 0.85})):
+        s = scorer(sigma)
+        tracks = {
+            "A": track(s, 0.9, (0, 0), range(4)),
+            "B": track(s, 0.8, (0, 0), range(2)),
+            "C": track(s, 0.5, (8, 8), range(4)),
+            "D": track(s, 0.85, (0, 2), range(4)),
+        }
+        got = dict(zip(tracks, s.final(list(tracks.values()), 4), strict=True))
+        assert got == pytest.approx(want)
+
+
+def test_a_lone_track_or_tracks_that_never_overlap_keep_their_scores():
+    s = scorer(0.5)
+    (alone,) = s.final([track(s, 0.7, (0, 0), range(3))], 3)
+    apart = s.final([track(s, 0.7, (0, 0), range(3)), track(s, 0.6, (0, 0), range(3, 6))], 6)
+    assert alone == pytest.approx(0.7) and apart == pytest.approx([0.7, 0.6])
+
+
+def test_tiny_suppresses_duplicate_tracks_and_the_paper_preset_does_not():
+    assert preset("tiny").model.track_soft_nms == 0.5
+    assert preset("paper").model.track_soft_nms == 0.0
