@@ -5,8 +5,9 @@ instances and the objects the model draws (the README's figure).
         [--root data/synthlive] [--split test] [--columns 5] [--threshold 0.25]
 
 Rows: the frames as decoded; the target instances of the split's annotations (look-alikes and
-clutter are left unmarked); the tracks `vois infer` keeps at `--threshold` (its overlay's
-default), each in its own colour. The figure shows one video; say which when you publish it.
+clutter are left unmarked); what `vois infer --overlay` draws in those frames: the objects
+whose track's running score reaches `--threshold` (the overlay's default), each track in its
+own colour. The figure shows one video; say which when you publish it.
 """
 
 from __future__ import annotations
@@ -38,23 +39,24 @@ def infer_sheet(
         )
         sys.exit(2)
     picks = spread_frames(video.length, columns)
-    images = {}
+    images, shown = {}, {}
 
-    def keep(frame: FrameResult) -> None:
+    def keep(frame: FrameResult) -> None:  # as the overlay draws it (`overlay.FrameWriter`)
         if frame.index in picks:
             images[frame.index] = frame.image
+            shown[frame.index] = {i: mask for i, score, mask in frame.objects if score >= threshold}
 
-    result = Predictor.from_checkpoint(checkpoint, "cpu").predict(
+    Predictor.from_checkpoint(checkpoint, "cpu").predict(
         root / "videos" / f"{video.name}.mp4", root / video.target, on_frame=keep
     )
-    kept = [o for o in result.objects if o.score >= threshold]
     instances = ann.by_video()[video.id]
+    tracks = sorted({i for objects in shown.values() for i in objects})  # a colour each
     frames, truth, drawn = [images[i] for i in picks], [], []
     for i in picks:
         truth.append(
             [decode_rle(o["segmentations"][i], video.height, video.width) for o in instances]
         )
-        drawn.append([decode_rle(o.segmentations[i], video.height, video.width) for o in kept])
+        drawn.append([shown[i].get(t) for t in tracks])
     target = np.asarray(Image.open(root / video.target).convert("RGB"))
     return contact_sheet(target, frames, {"target instances": truth, "vois infer": drawn}, picks)
 
