@@ -1,7 +1,9 @@
 """What `vois infer --overlay/--masks` draw, checked against its JSON: the mask PNGs hold the
 JSON's ids on exactly the JSON's masks (the higher score on top), `--threshold` leaves the
 lower-scoring objects out of both, and the overlay blends each shown mask in its id's colour
-under the target inset. One clip of T = 8 frames, so each object's running score is final."""
+under the target inset. One clip of T = 8 frames, so each object's running score is final
+(with `track_soft_nms` off: it lowers the JSON's scores once the video is done, after the
+frames were drawn)."""
 
 import json
 
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from vois_cli.checkpoint import load_checkpoint, save_checkpoint
 from vois_cli.data.video import VideoWriter, read_frames
 from vois_cli.data.ytvis import decode_rle
 from vois_cli.infer_files import infer_video
@@ -32,24 +35,35 @@ def inputs(tmp_path_factory):
     return root / "v.mp4", root / "target.png"
 
 
-def _infer(tiny_checkpoint, inputs, out, threshold):
+def _infer(checkpoint, inputs, out, threshold):
     """`vois infer`'s work (`infer_video`) with every output into folder `out`; its JSON."""
     video, target = inputs
     outputs = {"overlay": out / "o.mp4", "masks": out / "m", "threshold": threshold}
-    infer_video(video, target, out / "p.json", tiny_checkpoint, "cpu", **outputs)
+    infer_video(video, target, out / "p.json", checkpoint, "cpu", **outputs)
     return json.loads((out / "p.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_checkpoint, inputs, tmp_path_factory):
+def checkpoint(tiny_checkpoint, tmp_path_factory):
+    """The seed-0 `tiny` network without `track_soft_nms`."""
+    saved = load_checkpoint(tiny_checkpoint)
+    del saved["format"], saved["version"]
+    saved["config"]["model"]["track_soft_nms"] = 0.0
+    path = tmp_path_factory.mktemp("no_soft_nms") / "tiny.pt"
+    save_checkpoint(path, **saved)
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs(checkpoint, inputs, tmp_path_factory):
     """{threshold: (out folder, objects)} for threshold 0 and one between the scores."""
     everything = tmp_path_factory.mktemp("all")
-    objects = _infer(tiny_checkpoint, inputs, everything, 0)
+    objects = _infer(checkpoint, inputs, everything, 0)
     scores = sorted({o["score"] for o in objects})
     assert len(scores) >= 2, "the seed-0 model should propose objects of different scores"
     middle = (scores[len(scores) // 2 - 1] + scores[len(scores) // 2]) / 2
     some = tmp_path_factory.mktemp("some")
-    assert _infer(tiny_checkpoint, inputs, some, middle) == objects  # the JSON keeps them all
+    assert _infer(checkpoint, inputs, some, middle) == objects  # the JSON keeps them all
     return {0: (everything, objects), middle: (some, objects)}
 
 
