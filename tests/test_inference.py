@@ -21,8 +21,10 @@ from vois_cli.linking import TrackLinker, plan_clips
 
 # T = 8, default overlap 2; a track scores its proposals' mean score (the oracle's red level)
 CONFIG = preset(
-    "tiny", model={"score_coverage": False, "score_consistency": False, "score_shape": False}
-)
+    "tiny",
+    model={"score_coverage": False, "score_consistency": False, "score_shape": False,
+           "score_agreement": False},
+)  # fmt: skip
 H, W, SIDE = 64, 96, 16
 GREY, RED = (128, 128, 128), (230, 20, 20)
 

@@ -2,8 +2,8 @@
 JSON's ids on exactly the JSON's masks (the higher score on top), `--threshold` leaves the
 lower-scoring objects out of both, and the overlay blends each shown mask in its id's colour
 under the target inset. One clip of T = 8 frames, so each object's running score is final
-(with `track_soft_nms` off: it lowers the JSON's scores once the video is done, after the
-frames were drawn)."""
+(with `track_soft_nms` and `score_agreement` off: they re-score the JSON's objects once the
+video is done, after the frames were drawn)."""
 
 import json
 
@@ -45,10 +45,10 @@ def _infer(checkpoint, inputs, out, threshold):
 
 @pytest.fixture(scope="module")
 def checkpoint(tiny_checkpoint, tmp_path_factory):
-    """The seed-0 `tiny` network without `track_soft_nms`."""
+    """The seed-0 `tiny` network without `track_soft_nms` and `score_agreement`."""
     saved = load_checkpoint(tiny_checkpoint)
     del saved["format"], saved["version"]
-    saved["config"]["model"]["track_soft_nms"] = 0.0
+    saved["config"]["model"].update(track_soft_nms=0.0, score_agreement=False)
     path = tmp_path_factory.mktemp("no_soft_nms") / "tiny.pt"
     save_checkpoint(path, **saved)
     return path

@@ -35,5 +35,6 @@ def test_the_inference_fields_are_the_ones_training_never_reads():
         "score_consistency",
         "score_shape",
         "track_soft_nms",
+        "score_agreement",
         "mask_threshold",
     }

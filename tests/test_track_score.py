@@ -1,4 +1,5 @@
-"""The video's final track scores: Gaussian Soft-NMS over whole tracks (`track_soft_nms`)."""
+"""The video's final track scores: Gaussian Soft-NMS over whole tracks (`track_soft_nms`) and
+each track's agreement with the others (`score_agreement`)."""
 
 import numpy as np
 import pytest
@@ -7,12 +8,12 @@ from vois_cli.config import preset
 from vois_cli.track_score import Track, TrackScorer
 
 
-def scorer(soft_nms: float) -> TrackScorer:
+def scorer(soft_nms: float, agreement: bool = False) -> TrackScorer:
     """`tiny`'s scorer with the per-track factors off: a track scores its proposals' mean."""
     model = preset(
         "tiny",
         model={"score_coverage": False, "score_consistency": False, "score_shape": False,
-               "track_soft_nms": soft_nms},
+               "track_soft_nms": soft_nms, "score_agreement": agreement},
     ).model  # fmt: skip
     return TrackScorer(model, np.full((8, 8, 3), 255, np.uint8))
 
@@ -53,13 +54,36 @@ def test_each_track_is_lowered_by_its_sequence_iou_with_every_better_one_picked_
         assert got == pytest.approx(want)
 
 
+def test_each_track_is_raised_by_its_sequence_ious_with_the_others_after_soft_nms():
+    """The tracks above: A overlaps B by 1/2 and D by 1/3, B overlaps D by 1/5, C none."""
+    agreement = {"A": 1 + 1 / 2 + 1 / 3, "B": 1 + 1 / 2 + 1 / 5, "C": 1.0, "D": 1 + 1 / 3 + 1 / 5}
+    suppressed = {
+        "A": 0.9,
+        "B": 0.8 * np.exp(-(0.5**2 + 0.2**2) / 0.5),
+        "C": 0.5,
+        "D": 0.85 * np.exp(-((1 / 3) ** 2) / 0.5),
+    }
+    alone = {"A": 0.9, "B": 0.8, "C": 0.5, "D": 0.85}
+    for sigma, before in ((0.5, suppressed), (0.0, alone)):
+        s = scorer(sigma, agreement=True)
+        tracks = {
+            "A": track(s, 0.9, (0, 0), range(4)),
+            "B": track(s, 0.8, (0, 0), range(2)),
+            "C": track(s, 0.5, (8, 8), range(4)),
+            "D": track(s, 0.85, (0, 2), range(4)),
+        }
+        got = dict(zip(tracks, s.final(list(tracks.values()), 4), strict=True))
+        assert got == pytest.approx({k: v * agreement[k] for k, v in before.items()})
+
+
 def test_a_lone_track_or_tracks_that_never_overlap_keep_their_scores():
-    s = scorer(0.5)
+    s = scorer(0.5, agreement=True)
     (alone,) = s.final([track(s, 0.7, (0, 0), range(3))], 3)
     apart = s.final([track(s, 0.7, (0, 0), range(3)), track(s, 0.6, (0, 0), range(3, 6))], 6)
     assert alone == pytest.approx(0.7) and apart == pytest.approx([0.7, 0.6])
 
 
-def test_tiny_suppresses_duplicate_tracks_and_the_paper_preset_does_not():
-    assert preset("tiny").model.track_soft_nms == 0.5
-    assert preset("paper").model.track_soft_nms == 0.0
+def test_tiny_suppresses_duplicate_tracks_and_counts_agreement_and_the_paper_preset_does_not():
+    tiny, paper = preset("tiny").model, preset("paper").model
+    assert (tiny.track_soft_nms, tiny.score_agreement) == (0.5, True)
+    assert (paper.track_soft_nms, paper.score_agreement) == (0.0, False)

@@ -146,6 +146,10 @@ class ModelConfig:
     # the paper's σ 0.5: the duplicate tracks of one object otherwise outrank other objects;
     # track_score.py, training-notes)
     track_soft_nms: float = field(default=0.0, metadata=INFERENCE)
+    # then each final track score × (1 + the sum of its sequence IoUs with the video's other
+    # tracks) (a deviation, on in `tiny`: several of a model's slots follow a target where
+    # fewer follow anything else; track_score.py, training-notes)
+    score_agreement: bool = field(default=False, metadata=INFERENCE)
     mask_threshold: float = field(default=0.5, metadata=INFERENCE)
     activation_checkpointing: bool = False
 
@@ -343,6 +347,7 @@ PRESETS: dict[str, Config] = {
             score_consistency=True,
             score_shape=True,
             track_soft_nms=0.5,
+            score_agreement=True,
         ),
         train=TrainConfig(epochs=12, lr_drop_epoch=8, lr=3e-4, lr_backbone=1e-4, bf16=False),
     ),

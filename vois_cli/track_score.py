@@ -15,7 +15,9 @@ score fields (deviations, each on in `tiny`; docs/training-notes.md) multiply it
 Then, over the video's final tracks, `track_soft_nms` takes the best track left, keeps its
 score and scales every other one left by exp(−IoU² / σ) for their sequence IoU, until none is
 left (Gaussian Soft-NMS, Bodla et al. 2017, over whole tracks): the duplicates of one object
-rank below the other objects.
+rank below the other objects. And `score_agreement` multiplies each by 1 + the sum of its
+sequence IoUs with the others: where several of the model's slots follow one object, it is
+more often a target than where one does.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class TrackScorer:
     def __init__(self, model: ModelConfig, target: np.ndarray):
         self.coverage, self.consistency = model.score_coverage, model.score_consistency
         self._shape = product_elongation(target) if model.score_shape and model.use_target else None
-        self.soft_nms = model.track_soft_nms
+        self.soft_nms, self.agreement = model.track_soft_nms, model.score_agreement
 
     def link(self, track: Track, score: float, frames: int) -> None:
         """A proposal of `score` joined `track` for `frames` decided frames."""
@@ -88,16 +90,20 @@ class TrackScorer:
         return self.rank(track) / (frames if self.coverage else 1)
 
     def final(self, tracks: list[Track], frames: int) -> list[float]:
-        """The scores of the video's tracks over its `frames` frames, the duplicates suppressed."""
+        """The scores of the video's tracks over its `frames` frames, the duplicates suppressed
+        and the agreement counted."""
         scores = np.array([self.score(t, frames) for t in tracks])
-        if self.soft_nms <= 0 or len(tracks) < 2:
+        if len(tracks) < 2 or (self.soft_nms <= 0 and not self.agreement):
             return scores.tolist()
         segments = [[t.segmentations.get(f) for f in range(frames)] for t in tracks]
         areas = mask_areas(segments, frames)
         ious = sequence_ious(segments, segments, areas, areas)  # the metric's own
-        left = np.ones(len(tracks), bool)
+        np.fill_diagonal(ious, 0.0)  # each with the others only
+        left = np.ones(len(tracks), bool) if self.soft_nms > 0 else np.zeros(len(tracks), bool)
         while left.any():  # the best track left keeps its score and lowers the others'
             best = int(np.flatnonzero(left)[np.argmax(scores[left])])
             left[best] = False
             scores[left] *= np.exp(-(ious[left, best] ** 2) / self.soft_nms)
+        if self.agreement:
+            scores *= 1 + ious.sum(1)
         return scores.tolist()
