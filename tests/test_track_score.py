@@ -32,6 +32,18 @@ def track(scorer: TrackScorer, score: float, at: tuple[int, int], frames: range)
     return t
 
 
+def final_scores(s: TrackScorer) -> dict[str, float]:
+    """A (0.9) and the same square for half its frames, B (0.8); D (0.85), the square shifted
+    by half its side; C (0.5), apart from all: their final scores over 4 frames."""
+    tracks = {
+        "A": track(s, 0.9, (0, 0), range(4)),
+        "B": track(s, 0.8, (0, 0), range(2)),
+        "C": track(s, 0.5, (8, 8), range(4)),
+        "D": track(s, 0.85, (0, 2), range(4)),
+    }
+    return dict(zip(tracks, s.final(list(tracks.values()), 4), strict=True))
+
+
 def test_each_track_is_lowered_by_its_sequence_iou_with_every_better_one_picked_before_it():
     """A (0.9) is picked first; B, the same square in half its frames (sequence IoU 1/2 with
     A), and D, a square shifted by half its side (1/3 with A, 1/5 with B), are lowered by
@@ -44,13 +56,7 @@ def test_each_track_is_lowered_by_its_sequence_iou_with_every_better_one_picked_
     }
     for sigma, want in ((0.5, expected), (0.0, {"A": 0.9, "B": 0.8, "C": 0.5, "D": 0.85})):
         s = scorer(sigma)
-        tracks = {
-            "A": track(s, 0.9, (0, 0), range(4)),
-            "B": track(s, 0.8, (0, 0), range(2)),
-            "C": track(s, 0.5, (8, 8), range(4)),
-            "D": track(s, 0.85, (0, 2), range(4)),
-        }
-        got = dict(zip(tracks, s.final(list(tracks.values()), 4), strict=True))
+        got = final_scores(s)
         assert got == pytest.approx(want)
 
 
@@ -66,13 +72,7 @@ def test_each_track_is_raised_by_its_sequence_ious_with_the_others_after_soft_nm
     alone = {"A": 0.9, "B": 0.8, "C": 0.5, "D": 0.85}
     for sigma, before in ((0.5, suppressed), (0.0, alone)):
         s = scorer(sigma, agreement=True)
-        tracks = {
-            "A": track(s, 0.9, (0, 0), range(4)),
-            "B": track(s, 0.8, (0, 0), range(2)),
-            "C": track(s, 0.5, (8, 8), range(4)),
-            "D": track(s, 0.85, (0, 2), range(4)),
-        }
-        got = dict(zip(tracks, s.final(list(tracks.values()), 4), strict=True))
+        got = final_scores(s)
         assert got == pytest.approx({k: v * agreement[k] for k, v in before.items()})
 
 
