@@ -32,6 +32,11 @@ def track(scorer: TrackScorer, score: float, at: tuple[int, int], frames: range)
     return t
 
 
+def final(s: TrackScorer, tracks: list[Track], frames: int) -> list[float]:
+    """`s.final` over a video of `frames` frames, as `Stream.result` calls it."""
+    return s.final(tracks, [[t.segmentations.get(f) for f in range(frames)] for t in tracks])
+
+
 def final_scores(s: TrackScorer) -> dict[str, float]:
     """A (0.9) and the same square for half its frames, B (0.8); D (0.85), the square shifted
     by half its side; C (0.5), apart from all: their final scores over 4 frames."""
@@ -41,7 +46,7 @@ def final_scores(s: TrackScorer) -> dict[str, float]:
         "C": track(s, 0.5, (8, 8), range(4)),
         "D": track(s, 0.85, (0, 2), range(4)),
     }
-    return dict(zip(tracks, s.final(list(tracks.values()), 4), strict=True))
+    return dict(zip(tracks, final(s, list(tracks.values()), 4), strict=True))
 
 
 def test_each_track_is_lowered_by_its_sequence_iou_with_every_better_one_picked_before_it():
@@ -78,8 +83,8 @@ def test_each_track_is_raised_by_its_sequence_ious_with_the_others_after_soft_nm
 
 def test_a_lone_track_or_tracks_that_never_overlap_keep_their_scores():
     s = scorer(0.5, agreement=True)
-    (alone,) = s.final([track(s, 0.7, (0, 0), range(3))], 3)
-    apart = s.final([track(s, 0.7, (0, 0), range(3)), track(s, 0.6, (0, 0), range(3, 6))], 6)
+    (alone,) = final(s, [track(s, 0.7, (0, 0), range(3))], 3)
+    apart = final(s, [track(s, 0.7, (0, 0), range(3)), track(s, 0.6, (0, 0), range(3, 6))], 6)
     assert alone == pytest.approx(0.7) and apart == pytest.approx([0.7, 0.6])
 
 

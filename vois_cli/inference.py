@@ -177,10 +177,11 @@ class Stream:
         tracks = [(self._scorer.rank(t), -i, t) for i, t in self._tracks.items() if t.segmentations]
         tracks += self._finished
         best = sorted(heapq.nlargest(self._p.max_objects, tracks), key=lambda x: -x[1])
-        scores = self._scorer.final([t for _, _, t in best], self._count)
+        segments = [[t.segmentations.get(f) for f in range(self._count)] for _, _, t in best]
+        scores = self._scorer.final([t for _, _, t in best], segments)
         objects = [
-            ObjectResult(-i, score, [t.segmentations.get(f) for f in range(self._count)])
-            for (_, i, t), score in zip(best, scores, strict=True)
+            ObjectResult(-i, score, segmentations)
+            for (_, i, _), score, segmentations in zip(best, scores, segments, strict=True)
         ]
         return VideoResult(self._p.fps, self._count, *self._size, objects)
 

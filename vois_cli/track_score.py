@@ -89,17 +89,17 @@ class TrackScorer:
         """The track's score over the video's first `frames` frames."""
         return self.rank(track) / (frames if self.coverage else 1)
 
-    def final(self, tracks: list[Track], frames: int) -> list[float]:
-        """The scores of the video's tracks over its `frames` frames, the duplicates suppressed
-        and the agreement counted."""
+    def final(self, tracks: list[Track], segments: list[list[dict | None]]) -> list[float]:
+        """The scores of the video's tracks, the duplicates suppressed and the agreement
+        counted; `segments[i]` is track i's RLE or None for every frame of the video."""
+        frames = len(segments[0]) if segments else 0
         scores = np.array([self.score(t, frames) for t in tracks])
         if len(tracks) < 2 or (self.soft_nms <= 0 and not self.agreement):
             return scores.tolist()
-        segments = [[t.segmentations.get(f) for f in range(frames)] for t in tracks]
         areas = mask_areas(segments, frames)
         ious = sequence_ious(segments, segments, areas, areas)  # the metric's own
         np.fill_diagonal(ious, 0.0)  # each with the others only
-        left = np.ones(len(tracks), bool) if self.soft_nms > 0 else np.zeros(len(tracks), bool)
+        left = np.full(len(tracks), self.soft_nms > 0)
         while left.any():  # the best track left keeps its score and lowers the others'
             best = int(np.flatnonzero(left)[np.argmax(scores[left])])
             left[best] = False
