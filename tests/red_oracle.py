@@ -11,7 +11,7 @@ from vois_cli.inference import Predictor
 CONFIG = preset(
     "tiny",
     model={"score_coverage": False, "score_consistency": False, "score_shape": False,
-           "score_agreement": False},
+           "score_agreement": False, "mask_guide": 0.0},
 )  # fmt: skip
 H, W, SIDE = 64, 96, 16
 GREY, RED = (128, 128, 128), (230, 20, 20)

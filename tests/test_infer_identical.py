@@ -35,8 +35,8 @@ FIXTURE = Path(__file__).parent / "data" / "infer_identical.json"
 WIDTH, HEIGHT, SOURCE_FPS, SOURCE_FRAMES = 128, 72, 20, 68  # 17 frames at 5 fps
 # the network the fixture was written with: the `tiny` preset before its learning options
 # (similarity maps, stride-16 memory, two-stage queries, dot masks, frame attention, mask,
-# coverage, consistency and shape scores, the tracks' soft-NMS and agreement), with 4 queries a
-# frame and a 90x160 input (a non-integer scale)
+# coverage, consistency and shape scores, the tracks' soft-NMS and agreement, the guided masks),
+# with 4 queries a frame and a 90x160 input (a non-integer scale)
 MODEL = {
     "short_edge": 96,
     "max_long_edge": 160,
@@ -52,6 +52,7 @@ MODEL = {
     "score_shape": False,
     "track_soft_nms": 0.0,
     "score_agreement": False,
+    "mask_guide": 0.0,
 }
 
 

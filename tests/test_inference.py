@@ -2,19 +2,22 @@
 linking, re-entry, and the threaded pipeline of `predict_frames` (order, bounded read-ahead,
 errors)."""
 
+import dataclasses
 import threading
 import time
 
 import numpy as np
 import pytest
 from PIL import Image
-from red_oracle import CONFIG, RED, H, W, frame, predictor
+from red_oracle import CONFIG, RED, H, RedOracle, W, frame, oracle_postprocess, predictor
 
 from vois_cli.data import video as video_io
 from vois_cli.data.video import VideoWriter
+from vois_cli.data.ytvis import decode_rle
 from vois_cli.errors import InputError
+from vois_cli.guided_filter import guided_masks
 from vois_cli.infer_files import infer_video
-from vois_cli.inference import default_checkpoint
+from vois_cli.inference import Predictor, default_checkpoint
 from vois_cli.inputs import read_video
 from vois_cli.linking import TrackLinker, plan_clips
 
@@ -62,6 +65,32 @@ def test_predictions_are_youtube_vis_results():
     assert p["segmentations"][0]["size"] == [H, W] and isinstance(
         p["segmentations"][0]["counts"], str
     )
+
+
+def test_mask_guide_refines_the_masks_a_video_shows_not_the_ones_it_links():
+    """A model whose masks lie 3 px off the red square. With `mask_guide` 6 (input px; the
+    64-px frame is the input's 128 halved: radius 3 px) the frames drawn and the result hold
+    the guided filter's masks of the model's; without it the model's. Linking reads the
+    model's masks either way: one track."""
+
+    def off(outputs, num_frames, sizes):
+        (found,) = oracle_postprocess(outputs, num_frames, sizes)
+        return [[{**p, "masks": np.roll(p["masks"], (3, 3), (1, 2))} for p in found]]
+
+    for guide, radius in ((0.0, 0), (6.0, 3)):
+        config = dataclasses.replace(
+            CONFIG, model=dataclasses.replace(CONFIG.model, mask_guide=guide)
+        )
+        stream = Predictor(RedOracle(), off, config).stream(Image.new("RGB", (8, 8)))
+        drawn = [r for f in range(12) for r in stream.push(frame(f))] + stream.close()
+        (track,) = stream.result().objects
+        for r in drawn:
+            ((_, _, shown),) = r.objects
+            given = np.roll(frame(r.index)[..., 0] == RED[0], (3, 3), (0, 1))
+            expected = guided_masks(r.image, [given], radius)[0] if radius else given
+            np.testing.assert_array_equal(shown, expected)
+            np.testing.assert_array_equal(decode_rle(track.segmentations[r.index], H, W), shown)
+        assert not radius or not np.array_equal(shown, given)
 
 
 def test_the_stream_decides_frames_in_order_one_clip_late_at_most():

@@ -37,4 +37,5 @@ def test_the_inference_fields_are_the_ones_training_never_reads():
         "track_soft_nms",
         "score_agreement",
         "mask_threshold",
+        "mask_guide",
     }

@@ -17,7 +17,7 @@ def test_score_coverage_scales_each_track_by_the_share_of_frames_it_is_seen_in()
     position = lambda f: (24, 8) if f < 30 else (48, 80) if 35 <= f < 38 else None  # noqa: E731
     results = {}
     for coverage in (False, True):
-        config = preset("tiny", model={"score_coverage": coverage})
+        config = preset("tiny", model={"score_coverage": coverage, "mask_guide": 0.0})
         assert preset("tiny").model.score_coverage
         stream = predictor(config).stream(Image.new("RGB", (8, 8)))
         decided = [
@@ -45,7 +45,7 @@ def test_score_consistency_scales_each_track_by_its_masks_mean_iou_in_consecutiv
     scores = {}
     for name, position in (("jumps", jumps), ("stays", stays)):
         for consistency in (False, True):
-            config = preset("tiny", model={"score_coverage": False,
+            config = preset("tiny", model={"score_coverage": False, "mask_guide": 0.0,
                                            "score_consistency": consistency})  # fmt: skip
             stream = predictor(config).stream(Image.new("RGB", (8, 8)))
             for f in range(40):
@@ -72,7 +72,7 @@ def test_score_shape_scales_each_track_by_how_its_masks_elongation_matches_the_t
     ):
         for shape in (False, True):
             config = preset("tiny", model={"score_coverage": False, "score_consistency": False,
-                                           "score_shape": shape})  # fmt: skip
+                                           "score_shape": shape, "mask_guide": 0.0})  # fmt: skip
             stream = predictor(config).stream(target)
             for f in range(20):
                 stream.push(frame(f, lambda f: (24, 8), (200, 20, 20)))

@@ -151,6 +151,11 @@ class ModelConfig:
     # fewer follow anything else; track_score.py, training-notes)
     score_agreement: bool = field(default=False, metadata=INFERENCE)
     mask_threshold: float = field(default=0.5, metadata=INFERENCE)
+    # > 0: every mask a video's frames show is snapped to that frame's edges by a guided filter
+    # (He et al. 2010) of this radius in model-input px, scaled to the frame (a deviation, on in
+    # `tiny` at 6, 1.5 stride-4 mask cells, 8 px at SynthLive's 320 × 180: the masks miss the
+    # products' outlines by up to half a cell; guided_filter.py, training-notes)
+    mask_guide: float = field(default=0.0, metadata=INFERENCE)
     activation_checkpointing: bool = False
 
 
@@ -348,6 +353,7 @@ PRESETS: dict[str, Config] = {
             score_shape=True,
             track_soft_nms=0.5,
             score_agreement=True,
+            mask_guide=6.0,
         ),
         train=TrainConfig(epochs=12, lr_drop_epoch=8, lr=3e-4, lr_backbone=1e-4, bf16=False),
     ),

@@ -39,6 +39,7 @@ from vois_cli.data import video as video_io
 from vois_cli.data.transforms import Geometry, augment_target, resized_shape, to_model_input
 from vois_cli.data.ytvis import CATEGORY_ID, decode_rle
 from vois_cli.errors import InputError
+from vois_cli.guided_filter import guided_masks
 from vois_cli.inputs import check_target, load_target, read_video
 from vois_cli.linking import TrackLinker, default_overlap, plan_clips
 from vois_cli.track_score import Track, TrackScorer
@@ -233,18 +234,25 @@ class Stream:
         frames, own = clip.frames[: clip.real], clip.own
         masks = [p["masks"] for p in proposals]
         ids = self._linker.link(frames, masks)
-        at = [frames.index(f) for f in own]  # own frame k is masks[j][at[k]]
-        visible = [m.reshape(len(m), -1).any(1)[at] for m in masks]
-        for track_id, p, v in zip(ids, proposals, visible, strict=True):
+        at = [frames.index(f) for f in own]
+        emitted = [m[at] for m in masks]  # own frame k of proposal j is emitted[j][k] (a copy)
+        if radius := self._guide_radius():  # snapped to each frame's edges after the linking
+            for k, image in enumerate(clip.images):
+                shown = [j for j, e in enumerate(emitted) if e[k].any()]
+                refined = guided_masks(image, [emitted[j][k] for j in shown], radius)
+                for j, mask in zip(shown, refined, strict=True):
+                    emitted[j][k] = mask
+        visible = [e.reshape(len(e), -1).any(1) for e in emitted]
+        for track_id, p, e, v in zip(ids, proposals, emitted, visible, strict=True):
             track = self._tracks.setdefault(track_id, Track())
             self._scorer.link(track, p["score"], len(own))
             for k in np.flatnonzero(v):
-                self._scorer.add(track, own[k], p["masks"][at[k]])
+                self._scorer.add(track, own[k], e[k])
         decided = []
         for k, f in enumerate(own):
             objects = sorted(
-                (i, self._scorer.score(self._tracks[i], own.stop), m[at[k]])
-                for i, m, v in zip(ids, masks, visible, strict=True)
+                (i, self._scorer.score(self._tracks[i], own.stop), e[k])
+                for i, e, v in zip(ids, emitted, visible, strict=True)
                 if v[k]
             )
             decided.append(FrameResult(f, clip.images[k], objects))
@@ -252,6 +260,17 @@ class Stream:
             if i in self._tracks:
                 self._finish(i)
         return decided
+
+    def _guide_radius(self) -> int:
+        """`mask_guide` model-input px in frame px (0: masks as the model gives them)."""
+        m = self._p.config.model
+        if m.mask_guide <= 0:
+            return 0
+        return round(
+            m.mask_guide
+            * self._size[0]
+            / resized_shape(*self._size, m.short_edge, m.max_long_edge)[0]
+        )
 
     def _finish(self, track_id: int) -> None:
         """Move a track that can no longer continue to the bounded heap of finished ones."""
