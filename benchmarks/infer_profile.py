@@ -10,8 +10,9 @@ A seed-0 random model predicts the infer_speed.py video (640x360, 5 fps) through
 library's entry points are wrapped so each call adds its thread's CPU time
 (`time.thread_time`) to its part: decode (frames read from ffmpeg's pipe), probe, resize
 (`Predictor.prepare`), forward (the model), upsample (the post-processor's resize of the
-mask logits to the frame size), threshold (the rest of the post-processor), RLE, linking,
-JSON (validation and writing). ffmpeg's processes are a part of their own; `other` is the
+mask logits to the frame size), threshold (the rest of the post-processor), guided (the
+masks snapped to the frame's edges, `mask_guide`), RLE, linking, JSON (validation and
+writing). ffmpeg's processes are a part of their own; `other` is the
 rest of the process's CPU time (the predictor's loops, threads and queues, the
 interpreter). CPU time, unlike wall time, hardly moves when other jobs share the cores, and
 it is what a CPU-bound machine pays. With `--threads` above 1 a torch op's helper threads
@@ -21,7 +22,8 @@ Rows of one stage: `seconds` of CPU per run in each part, `share` of the process
 `runs` holds per stage the wall and CPU time of each run and the library commit. Writes
 benchmarks/results/infer_profile.json, keeping the rows of a stage it did not measure.
 Wrapping only works on the entry points both the old and the new library have:
-Predictor.prepare/.model/.postprocess, read_frames, probe, encode_rle, TrackLinker.link.
+Predictor.prepare/.model/.postprocess, read_frames, probe, encode_rle, TrackLinker.link
+(and guided_masks where the library has it).
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ from vois_cli.atomic import write_json
 from vois_cli.data import video as video_io
 
 RESULTS = Path(__file__).resolve().parent / "results" / "infer_profile.json"
-PARTS = ("ffmpeg", "decode", "probe", "resize", "forward", "upsample", "threshold", "RLE",
-         "linking", "JSON", "other")  # fmt: skip
+PARTS = ("ffmpeg", "decode", "probe", "resize", "forward", "upsample", "threshold", "guided",
+         "RLE", "linking", "JSON", "other")  # fmt: skip
 
 
 class Clock:
@@ -143,6 +145,8 @@ def instrument(predictor, clock: Clock) -> None:
     video_io.read_frames = clock.wrap_frames(video_io.read_frames)
     video_io.probe = clock.wrap("probe", video_io.probe)
     inference.encode_rle = clock.wrap("RLE", inference.encode_rle)
+    if hasattr(inference, "guided_masks"):  # `mask_guide`, since b803e6d
+        inference.guided_masks = clock.wrap("guided", inference.guided_masks)
     linking.TrackLinker.link = clock.wrap("linking", linking.TrackLinker.link)
     infer_files.validate_predictions = clock.wrap("JSON", infer_files.validate_predictions)
     infer_files.json = _Timed(json, "dumps", clock.wrap("JSON", json.dumps))
