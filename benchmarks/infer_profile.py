@@ -4,10 +4,11 @@
     git worktree add --detach /tmp/old REV               # a checkout of the library before
     python3 benchmarks/infer_profile.py --before /tmp/old --before-commit REV
 
-A seed-0 random model predicts the infer_speed.py video (640x360, 5 fps) through
-`infer_video` after a warm-up, in one process per library (the "before" one imports
-`--before` first); their `--repeats` runs alternate (ABBA…), so both see the same load. The
-library's entry points are wrapped so each call adds its thread's CPU time
+A seed-0 random model (each library builds and saves its own) predicts the infer_speed.py
+video (640x360, 5 fps) through `infer_video` after a warm-up, in one process per library
+(the "before" one imports `--before` first); their `--repeats` runs alternate (ABBA…), so
+both see the same load. The library's entry points are wrapped so each call adds its
+thread's CPU time
 (`time.thread_time`) to its part: decode (frames read from ffmpeg's pipe), probe, resize
 (`Predictor.prepare`), forward (the model), upsample (the post-processor's resize of the
 mask logits to the frame size), threshold (the rest of the post-processor), guided (the
@@ -22,14 +23,16 @@ Rows of one stage: `seconds` of CPU per run in each part, `share` of the process
 `runs` holds per stage the wall and CPU time of each run and the library commit. Writes
 benchmarks/results/infer_profile.json, keeping the rows of a stage it did not measure.
 Wrapping only works on the entry points both the old and the new library have:
-Predictor.prepare/.model/.postprocess, read_frames, probe, encode_rle, TrackLinker.link
-(and guided_masks where the library has it).
+Predictor.prepare/.model/.postprocess, read_frames, probe, encode_rle (in inference.py, or in
+track_score.py since session 53), TrackLinker.link (and guided_masks where the library has
+it).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import importlib
 import json
 import os
 import resource
@@ -144,7 +147,13 @@ def instrument(predictor, clock: Clock) -> None:
     postprocess.F = _Timed(F, "interpolate", interpolate)
     video_io.read_frames = clock.wrap_frames(video_io.read_frames)
     video_io.probe = clock.wrap("probe", video_io.probe)
-    inference.encode_rle = clock.wrap("RLE", inference.encode_rle)
+    # the RLE encoder as the module that calls it sees it (track_score since session 53)
+    rle = (
+        inference
+        if hasattr(inference, "encode_rle")
+        else importlib.import_module("vois_cli.track_score")
+    )
+    rle.encode_rle = clock.wrap("RLE", rle.encode_rle)
     if hasattr(inference, "guided_masks"):  # `mask_guide`, since b803e6d
         inference.guided_masks = clock.wrap("guided", inference.guided_masks)
     linking.TrackLinker.link = clock.wrap("linking", linking.TrackLinker.link)
@@ -162,7 +171,10 @@ def child(args) -> None:
     seconds on "parts"."""
     torch.set_num_threads(args.threads)
     work = Path(args.child)
-    predictor = inference.Predictor.from_checkpoint(work / "model.pt", "cpu")
+    # each library saves its own seed-0 network: a checkpoint names the config fields of the
+    # library that wrote it, and an older one refuses fields it does not know
+    model = save_random_checkpoint(work / f"model-{os.getpid()}.pt", args.preset)
+    predictor = inference.Predictor.from_checkpoint(model, "cpu")
     video, target, out = work / "video.mp4", work / "target.png", work / f"{os.getpid()}.json"
     infer_files.infer_video(video, target, out, predictor)
     clock = Clock()
@@ -181,7 +193,6 @@ def child(args) -> None:
 
 def profile(args, work: Path) -> dict[str, tuple[list[dict], dict]]:
     """(rows, summary) per stage, the stages' runs alternating (ABBA…) in two processes."""
-    save_random_checkpoint(work / "model.pt", args.preset)
     make_video(work / "video.mp4", args.frames, 640, 360)
     make_target(work / "target.png")
     libraries = {"after": None} | ({"before": args.before} if args.before else {})
@@ -190,7 +201,8 @@ def profile(args, work: Path) -> dict[str, tuple[list[dict], dict]]:
         env = dict(os.environ)
         if path:
             env["PYTHONPATH"] = os.pathsep.join([str(path), env.get("PYTHONPATH", "")])
-        command = [sys.executable, __file__, "--child", str(work), "--threads", str(args.threads)]
+        command = [sys.executable, __file__, "--child", str(work), "--threads", str(args.threads),
+                   "--preset", args.preset]  # fmt: skip
         procs[stage] = subprocess.Popen(
             command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )

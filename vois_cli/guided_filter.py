@@ -42,9 +42,8 @@ def _refine(frame: np.ndarray, mask: np.ndarray, r: int) -> np.ndarray:
 def filtered(image: np.ndarray, mask: np.ndarray, r: int) -> torch.Tensor:
     """The guided filter's output (h, w) float32 for a uint8 RGB guide (h, w, 3) and a bool
     input (h, w), radius r."""
-    guide = (
-        torch.tensor(image, dtype=torch.float32).permute(2, 0, 1) / 255
-    )  # a copy: may be read-only
+    # copies (torch.tensor): a frame may be read-only, as PIL's are
+    guide = torch.tensor(image, dtype=torch.float32).permute(2, 0, 1) / 255
     guide = guide - guide.mean((1, 2), keepdim=True)  # centred: float32 keeps the variances
     p = torch.tensor(mask, dtype=torch.float32)
     i, j = PAIRS
