@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vois_cli.data.transforms import mask_boxes
 from vois_cli.models.box_sums import box_sums
 
 EPS = 1e-3  # the regularisation: colour variance (0-1 scale) well below it counts as flat
@@ -29,11 +30,11 @@ def guided_masks(frame: np.ndarray, masks: list[np.ndarray], radius: int) -> lis
 
 
 def _refine(frame: np.ndarray, mask: np.ndarray, r: int) -> np.ndarray:
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    if len(rows) == 0:
+    x0, y0, x1, y1 = mask_boxes(mask).astype(int)
+    if x1 == 0:  # empty
         return mask
-    y0, y1 = max(rows[0] - 2 * r, 0), min(rows[-1] + 2 * r + 1, mask.shape[0])
-    x0, x1 = max(cols[0] - 2 * r, 0), min(cols[-1] + 2 * r + 1, mask.shape[1])
+    y0, y1 = max(y0 - 2 * r, 0), min(y1 + 2 * r, mask.shape[0])
+    x0, x1 = max(x0 - 2 * r, 0), min(x1 + 2 * r, mask.shape[1])
     out = np.zeros_like(mask)
     out[y0:y1, x0:x1] = (filtered(frame[y0:y1, x0:x1], mask[y0:y1, x0:x1], r) > 0.5).numpy()
     return out

@@ -234,9 +234,10 @@ class Stream:
         frames, own = clip.frames[: clip.real], clip.own
         masks = [p["masks"] for p in proposals]
         ids = self._linker.link(frames, masks)
-        at = [frames.index(f) for f in own]
-        emitted = [m[at] for m in masks]  # own frame k of proposal j is emitted[j][k] (a copy)
+        start = frames.index(own.start)  # the own frames close the clip, in order
+        emitted = [m[start : start + len(own)] for m in masks]  # own frame k: emitted[j][k]
         if radius := self._guide_radius():  # snapped to each frame's edges after the linking
+            emitted = [e.copy() for e in emitted]  # the linker keeps the model's masks
             for k, image in enumerate(clip.images):
                 shown = [j for j, e in enumerate(emitted) if e[k].any()]
                 refined = guided_masks(image, [emitted[j][k] for j in shown], radius)
