@@ -1,4 +1,5 @@
-"""Masks snapped to the frame's edges by a guided filter (He, Sun and Tang, ECCV 2010).
+"""Masks snapped to the frame's edges by a guided filter (He, Sun and Tang, ECCV 2010), in its
+fast form (He and Sun, arXiv 1505.00996).
 
 The model's masks come from a stride-4 map of its input: at `tiny`'s 128-px input a mask cell
 is 5.6 px of a 320 × 180 frame, and a mask's outline can miss the product's by half a cell.
@@ -7,67 +8,96 @@ in every (2r + 1)² window as a linear function of the frame's colours and avera
 so that the result follows the frame's edges where the mask's outline is near one;
 thresholded at 1/2 it is the refined mask. It needs no learning.
 
-Each mask is filtered over its bounding box grown by 2r, which gives what filtering the whole
-frame would (the output is 0 farther than 2r from the mask); window means count only the
-pixels inside the frame, as in the paper's reference code.
+The fast form fits and averages on a grid subsampled s times (frame and mask averaged over
+s × s cells), then applies the fits, upsampled bilinearly, to the full-resolution frame: the
+edges are the full frame's, the fitting costs 1/s² of the exact filter's. s is chosen so that
+the radius on that grid is `LOW_RADIUS`: a radius given in model-input px grows with the
+footage, so the cost per frame follows the model's input size, not the footage's (the exact
+filter of a 1080p frame would cost 36× a 180p one). The frame's own terms (its window means
+and their inverse covariance) are computed once a frame on that grid and shared by its masks;
+each mask's over its box grown by 2r + 1 cells, beyond which the output is 0. Window means
+count only the pixels inside the frame, as in the paper's reference code.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vois_cli.data.transforms import mask_boxes
 from vois_cli.models.box_sums import box_sums
 
 EPS = 1e-3  # the regularisation: colour variance (0-1 scale) well below it counts as flat
+LOW_RADIUS = 4  # the radius on the subsampled grid (He and Sun: r 16 at s 4)
 PAIRS = (torch.tensor([0, 0, 0, 1, 1, 2]), torch.tensor([0, 1, 2, 1, 2, 2]))  # Σ's entries
 
 
 def guided_masks(frame: np.ndarray, masks: list[np.ndarray], radius: int) -> list[np.ndarray]:
     """frame uint8 RGB (H, W, 3), masks bool (H, W) -> the refined masks, bool (H, W)."""
-    return [_refine(frame, m, radius) for m in masks]
+    guide = Guide(frame, radius)
+    refined = []
+    for mask in masks:
+        out = np.zeros_like(mask)
+        if mask.any():
+            window, q = guide.filtered(mask)
+            out[window] = (q > 0.5).numpy()
+        refined.append(out)
+    return refined
 
 
-def _refine(frame: np.ndarray, mask: np.ndarray, r: int) -> np.ndarray:
-    x0, y0, x1, y1 = mask_boxes(mask).astype(int)
-    if x1 == 0:  # empty
-        return mask
-    y0, y1 = max(y0 - 2 * r, 0), min(y1 + 2 * r, mask.shape[0])
-    x0, x1 = max(x0 - 2 * r, 0), min(x1 + 2 * r, mask.shape[1])
-    out = np.zeros_like(mask)
-    out[y0:y1, x0:x1] = (filtered(frame[y0:y1, x0:x1], mask[y0:y1, x0:x1], r) > 0.5).numpy()
-    return out
+class Guide:
+    """A frame's terms of the guided filter at radius `radius` (frame px), for its masks."""
+
+    def __init__(self, frame: np.ndarray, radius: int):
+        self.s = s = max(1, round(radius / LOW_RADIUS))
+        self.r = r = max(1, round(radius / s))
+        # a copy (torch.tensor): a frame may be read-only, as PIL's are
+        image = torch.tensor(frame, dtype=torch.float32).permute(2, 0, 1) / 255
+        self.image = image - image.mean((1, 2), keepdim=True)  # centred: float32 keeps Σ
+        self.low = F.avg_pool2d(self.image[None], s, ceil_mode=True)[0] if s > 1 else self.image
+        h, w = self.low.shape[1:]
+        inside = [torch.arange(n).clamp(max=r) + torch.arange(n).flip(0).clamp(max=r) + 1
+                  for n in (h, w)]  # fmt: skip
+        self.count = inside[0][:, None] * inside[1][None, :]  # window pixels inside the frame
+        i, j = PAIRS
+        means = _sums(torch.cat([self.low, self.low[i] * self.low[j]]), r) / self.count
+        self.mean = means[:3]
+        s00, s01, s02, s11, s12, s22 = (
+            means[3:] - self.mean[i] * self.mean[j] + EPS * (i == j)[:, None, None]
+        )
+        # Σ⁻¹ at every pixel from the cofactors of the symmetric 3 × 3 Σ
+        c00, c01, c02 = s11 * s22 - s12 * s12, s02 * s12 - s01 * s22, s01 * s12 - s02 * s11
+        c11, c12, c22 = s00 * s22 - s02 * s02, s01 * s02 - s00 * s12, s00 * s11 - s01 * s01
+        det = s00 * c00 + s01 * c01 + s02 * c02
+        cofactors = torch.stack([c00, c01, c02, c01, c11, c12, c02, c12, c22])
+        self.inverse = (cofactors / det).view(3, 3, h, w)
+
+    def filtered(self, mask: np.ndarray) -> tuple[tuple[slice, slice], torch.Tensor]:
+        """A non-empty mask bool (H, W) -> (the frame window it reaches, the filter's output
+        on it, float32)."""
+        s, r, (h, w), (height, width) = self.s, self.r, self.count.shape, mask.shape
+        x0, y0, x1, y1 = mask_boxes(mask).astype(int)
+        # the box on the subsampled grid, grown by 2r + 1 (the output is 0 from 2r + 1 cells
+        # on, where the upsampling no longer reaches), and the frame px it covers
+        g = 2 * r + 1
+        ly = slice(max(y0 // s - g, 0), min(-(-y1 // s) + g, h))
+        lx = slice(max(x0 // s - g, 0), min(-(-x1 // s) + g, w))
+        fy = slice(ly.start * s, min(ly.stop * s, height))
+        fx = slice(lx.start * s, min(lx.stop * s, width))
+        p = torch.tensor(mask[fy, fx], dtype=torch.float32)
+        p = F.avg_pool2d(p[None, None], s, ceil_mode=True)[0, 0] if s > 1 else p
+        guide, count, mean = self.low[:, ly, lx], self.count[ly, lx], self.mean[:, ly, lx]
+        sums = _sums(torch.cat([p[None], guide * p]), r) / count
+        a = (self.inverse[:, :, ly, lx] * (sums[1:] - mean * sums[0])).sum(1)  # Σ⁻¹ cov(I, p)
+        b = sums[0] - (a * mean).sum(0)
+        ab = _sums(torch.cat([a, b[None]]), r) / count
+        if s > 1:
+            ab = F.interpolate(ab[None], scale_factor=s, mode="bilinear")[0]
+            ab = ab[:, : fy.stop - fy.start, : fx.stop - fx.start]
+        return (fy, fx), (ab[:3] * self.image[:, fy, fx]).sum(0) + ab[3]
 
 
-def filtered(image: np.ndarray, mask: np.ndarray, r: int) -> torch.Tensor:
-    """The guided filter's output (h, w) float32 for a uint8 RGB guide (h, w, 3) and a bool
-    input (h, w), radius r."""
-    # copies (torch.tensor): a frame may be read-only, as PIL's are
-    guide = torch.tensor(image, dtype=torch.float32).permute(2, 0, 1) / 255
-    guide = guide - guide.mean((1, 2), keepdim=True)  # centred: float32 keeps the variances
-    p = torch.tensor(mask, dtype=torch.float32)
-    i, j = PAIRS
-    means = _mean(torch.cat([p[None], guide, guide * p, guide[i] * guide[j]]), r)
-    mean_p, mean_i, cov_ip = means[0], means[1:4], means[4:7] - means[1:4] * means[0]
-    s00, s01, s02, s11, s12, s22 = means[7:] - mean_i[i] * mean_i[j] + EPS * (i == j)[:, None, None]
-    # a = Σ⁻¹ cov_ip at every pixel, Σ⁻¹ from the cofactors of the symmetric 3 × 3 Σ
-    c00, c01, c02 = s11 * s22 - s12 * s12, s02 * s12 - s01 * s22, s01 * s12 - s02 * s11
-    c11, c12, c22 = s00 * s22 - s02 * s02, s01 * s02 - s00 * s12, s00 * s11 - s01 * s01
-    u, v, w = cov_ip
-    det = s00 * c00 + s01 * c01 + s02 * c02
-    a = torch.stack([c00 * u + c01 * v + c02 * w, c01 * u + c11 * v + c12 * w,
-                     c02 * u + c12 * v + c22 * w]) / det  # fmt: skip
-    b = mean_p - (a * mean_i).sum(0)
-    mean_ab = _mean(torch.cat([a, b[None]]), r)
-    return (mean_ab[:3] * guide).sum(0) + mean_ab[3]
-
-
-def _mean(x: torch.Tensor, r: int) -> torch.Tensor:
-    """The mean of x (c, h, w) over the (2r + 1)² window around every pixel, inside (h, w)."""
-    h, w = x.shape[1:]
-    inside = [
-        torch.arange(n).clamp(max=r) + torch.arange(n).flip(0).clamp(max=r) + 1 for n in (h, w)
-    ]
-    padded = torch.nn.functional.pad(x, (r, r, r, r))
-    return box_sums(padded, 2 * r + 1) / (inside[0][:, None] * inside[1][None, :])
+def _sums(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Sums of x (c, h, w) over the (2r + 1)² window around every pixel, 0 outside (h, w)."""
+    return box_sums(F.pad(x, (r, r, r, r)), 2 * r + 1)
