@@ -59,7 +59,7 @@ class Guide:
         h, w = self.low.shape[1:]
         inside = [torch.arange(n).clamp(max=r) + torch.arange(n).flip(0).clamp(max=r) + 1
                   for n in (h, w)]  # fmt: skip
-        self.count = inside[0][:, None] * inside[1][None, :]  # window pixels inside the frame
+        self.count = inside[0][:, None] * inside[1][None, :]  # window cells in the frame
         i, j = PAIRS
         means = _sums(torch.cat([self.low, self.low[i] * self.low[j]]), r) / self.count
         self.mean = means[:3]
@@ -80,9 +80,9 @@ class Guide:
         x0, y0, x1, y1 = mask_boxes(mask).astype(int)
         # the box on the subsampled grid, grown by 2r + 1 (the output is 0 from 2r + 1 cells
         # on, where the upsampling no longer reaches), and the frame px it covers
-        g = 2 * r + 1
-        ly = slice(max(y0 // s - g, 0), min(-(-y1 // s) + g, h))
-        lx = slice(max(x0 // s - g, 0), min(-(-x1 // s) + g, w))
+        grow = 2 * r + 1
+        ly = slice(max(y0 // s - grow, 0), min(-(-y1 // s) + grow, h))
+        lx = slice(max(x0 // s - grow, 0), min(-(-x1 // s) + grow, w))
         fy = slice(ly.start * s, min(ly.stop * s, height))
         fx = slice(lx.start * s, min(lx.stop * s, width))
         p = torch.tensor(mask[fy, fx], dtype=torch.float32)
