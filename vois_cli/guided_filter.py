@@ -12,11 +12,12 @@ The fast form fits and averages on a grid subsampled s times (frame and mask ave
 s × s cells), then applies the fits, upsampled bilinearly, to the full-resolution frame: the
 edges are the full frame's, the fitting costs 1/s² of the exact filter's. s is chosen so that
 the radius on that grid is `LOW_RADIUS`: a radius given in model-input px grows with the
-footage, so the cost per frame follows the model's input size, not the footage's (the exact
-filter of a 1080p frame would cost 36× a 180p one). The frame's own terms (its window means
-and their inverse covariance) are computed once a frame on that grid and shared by its masks;
-each mask's over its box grown by 2r + 1 cells, beyond which the output is 0. Window means
-count only the pixels inside the frame, as in the paper's reference code.
+footage, so the fits' cost follows the model's input size, not the footage's; what remains
+per frame pixel is applying them in the masks' boxes (a 1080p frame of ten masks: 0.11 s of
+CPU, the exact filter 1.4 s). The frame's own terms (its window means and their inverse
+covariance) are computed once a frame on that grid and shared by its masks; each mask's over
+its box grown by 2r + 1 cells, beyond which the output is 0. Window means count only the
+pixels inside the frame, as in the paper's reference code.
 """
 
 from __future__ import annotations
