@@ -69,9 +69,9 @@ def test_a_small_radius_is_he_et_als_algorithm():
 
 @pytest.mark.parametrize("corner", [(2, 3), (30, 40)])
 def test_a_larger_radius_is_he_and_suns_fast_filter_over_the_whole_frame(corner):
-    """Radius 8 fits on a grid of 2 × 2 cells at radius 4; the mask's box (grown by 2r) at the
-    frame's border or inside it gives what the whole frame gives, the frame's odd size cells
-    cut by its edge."""
+    """Radius 8 fits on a grid of 2 × 2 cells at radius 4; the mask's box (grown by 2r + 1
+    cells) at the frame's border or inside it gives what the whole frame gives, the cells of
+    the frame's odd size cut by its edge."""
     rng = np.random.default_rng(1)
     frame = rng.integers(0, 256, (63, 95, 3), dtype=np.uint8)
     frame[:, 50:] //= 3
@@ -82,11 +82,23 @@ def test_a_larger_radius_is_he_and_suns_fast_filter_over_the_whole_frame(corner)
     np.testing.assert_allclose(whole(frame, mask, 8), reference(frame, mask, 4, 2), atol=2e-5)
 
 
-def test_the_grid_follows_the_radius_so_the_cost_follows_the_model_input():
+def test_the_fits_grid_follows_the_model_input_not_the_footage():
     """A radius of 8 px at 180p and of 48 px at 1080p (the same model-input px) fit on grids
     of the same size."""
     small, large = np.zeros((180, 320, 3), np.uint8), np.zeros((1080, 1920, 3), np.uint8)
     assert Guide(small, 8).low.shape == Guide(large, 48).low.shape == (3, 90, 160)
+
+
+def test_a_frames_masks_share_its_terms_and_not_their_results():
+    """Each mask refined with the others of its frame is the mask refined alone."""
+    rng = np.random.default_rng(2)
+    frame = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    masks = [np.zeros((64, 96), bool) for _ in range(3)]
+    for m, (y, x) in zip(masks, [(5, 5), (20, 40), (40, 70)], strict=True):
+        m[y : y + 15, x : x + 20] = rng.random((15, 20)) < 0.7
+    together = guided_masks(frame, masks, 8)
+    for mask, refined in zip(masks, together, strict=True):
+        np.testing.assert_array_equal(refined, guided_masks(frame, [mask], 8)[0])
 
 
 def test_a_mask_off_by_a_few_pixels_moves_onto_the_object():
