@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from vois_cli.atomic import atomic_path
-from vois_cli.config import Config
+from vois_cli.config import Config, inference_fields
 from vois_cli.errors import InputError
 from vois_cli.models import build_model
 from vois_cli.models.backbone import DualPathSwin
@@ -139,17 +139,40 @@ def config_mismatch(
     ]
 
 
-def load_model(path: str | Path, device: str = "auto") -> tuple[torch.nn.Module, Any, Config]:
+def load_model(
+    path: str | Path, device: str = "auto", inference: dict[str, Any] | None = None
+) -> tuple[torch.nn.Module, Any, Config]:
     """Build the checkpoint's model from its own config, load strictly, return it in eval mode.
 
+    `inference` gives model fields that training never reads (`config.inference_fields()`,
+    e.g. {"mask_guide": 0}) other values for this load; any other field is an `InputError`.
     Returns `(model, postprocess, config)` with the model on `resolve_device(device)`.
     """
     path = Path(path)
     ckpt = load_checkpoint(path)
     config = Config.from_dict(ckpt["config"])
+    if inference:
+        config = _with_inference(config, inference)
     model, _, postprocess = build_model(config)
     load_weights(model, ckpt["model"], path)
     return model.to(resolve_device(device)).eval(), postprocess, config
+
+
+def _with_inference(config: Config, values: dict[str, Any]) -> Config:
+    """`config` with `values` for inference fields of its model."""
+    fields = inference_fields()
+    other = sorted(set(values) - set(fields))
+    if other:
+        raise InputError(
+            None,
+            f"model.{other[0]} is not an inference field (the network is the checkpoint's)",
+            f"set only {', '.join(f'model.{f}' for f in fields)}",
+        )
+    saved = config.to_dict()
+    try:
+        return Config.from_dict({**saved, "model": {**saved["model"], **values}})
+    except ValueError as e:
+        raise InputError(None, str(e), "give the field a value of its type") from e
 
 
 def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from vois_cli.atomic import atomic_path
 from vois_cli.data.video import ANNOTATION_FPS
@@ -43,10 +44,12 @@ def infer_video(
     fps: int = ANNOTATION_FPS,
     threshold: float = SHOW_THRESHOLD,
     progress: Callable[..., None] | None = None,
+    inference: dict[str, Any] | None = None,
 ) -> VideoResult:
     """Predict one video; write `out` (YouTube-VIS JSON), and the overlay / mask PNGs if asked.
 
-    `checkpoint` is a path (None: `default_checkpoint()`) or an already loaded Predictor.
+    `checkpoint` is a path (None: `default_checkpoint()`), loaded with `inference` fields of
+    this run's (`load_model`), or an already loaded Predictor.
     The target, the video and every output path are checked before the model loads, and
     outputs appear only once the whole video is done. `threshold` selects the objects drawn
     in the overlay and the PNGs; the JSON holds every object.
@@ -61,7 +64,7 @@ def infer_video(
         predictor = (
             checkpoint
             if isinstance(checkpoint, Predictor)
-            else Predictor.from_checkpoint(checkpoint, device, fps=fps)
+            else Predictor.from_checkpoint(checkpoint, device, inference, fps=fps)
         )
         result = predictor.predict_frames(frames, image, total, progress, write_frame)
         predictions = result.to_predictions(1)
@@ -86,17 +89,22 @@ def infer_split(
     out: str | Path,
     device: str = "auto",
     progress: Callable[..., None] | None = None,
+    inference: dict[str, Any] | None = None,
 ) -> list[dict]:
-    """Predict every video of `root/annotations/<split>.json`; write and return the results."""
+    """Predict every video of `root/annotations/<split>.json`; write and return the results.
+
+    A run resumes from the partial file of an interrupted one of the same checkpoint,
+    annotations and `inference` fields."""
     root, out = Path(root), Path(out)
     annotations_path = root / "annotations" / f"{split}.json"
     annotations = load_annotations(annotations_path, require_targets=True)
     checkpoint = Path(checkpoint) if checkpoint else default_checkpoint()
-    predictor = Predictor.from_checkpoint(checkpoint, device)
+    predictor = Predictor.from_checkpoint(checkpoint, device, inference)
     stat = checkpoint.stat()
     header = {
         "checkpoint": [str(checkpoint.resolve()), stat.st_size, stat.st_mtime_ns],
         "annotations": str(annotations_path.resolve()),
+        "inference": inference or {},
     }
     done = _resume(partial_path(out), header)
     total = len(annotations.videos)
@@ -145,8 +153,8 @@ def _resume(path: Path, header: dict) -> dict[int, list[dict]]:
     if _parse(lines[0]) != header:
         raise InputError(
             path,
-            "partial results of another checkpoint or split",
-            "delete it to start over, or rerun with the checkpoint and split that wrote it",
+            "partial results of another checkpoint, split or --set",
+            "delete it to start over, or rerun with the checkpoint, split and --set that wrote it",
         )
     done = {}
     for line in lines[1:]:

@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -309,10 +310,15 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path | None = None, device: str = "auto", **options
+        cls,
+        path: str | Path | None = None,
+        device: str = "auto",
+        inference: dict[str, Any] | None = None,
+        **options,
     ) -> Predictor:
-        """Load `path` (default: `default_checkpoint()`) on `device` ("auto" prefers CUDA)."""
-        model, postprocess, config = load_model(path or default_checkpoint(), device)
+        """Load `path` (default: `default_checkpoint()`) on `device` ("auto" prefers CUDA),
+        with `inference` fields of its own (`load_model`), e.g. {"mask_guide": 0}."""
+        model, postprocess, config = load_model(path or default_checkpoint(), device, inference)
         return cls(model, postprocess, config, next(model.parameters()).device, **options)
 
     def prepare(self, frame: np.ndarray) -> torch.Tensor:

@@ -9,7 +9,9 @@ import typer
 
 from vois_cli.cli.app import app
 from vois_cli.cli.progress import progress_bar
+from vois_cli.cli.train import parse_overrides
 from vois_cli.data.video import ANNOTATION_FPS
+from vois_cli.errors import InputError
 from vois_cli.overlay import SHOW_THRESHOLD
 
 
@@ -60,9 +62,19 @@ def infer(
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda or cuda:N.")] = (
         "auto"
     ),
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="An inference field for this run, e.g. model.mask_guide=0 (repeatable; "
+            "the fields training never reads, docs/design.md).",
+        ),
+    ] = None,
 ) -> None:
     """Find, track and segment the target product in a video (or in every video of a split)."""
     from vois_cli.infer_files import infer_split, infer_video  # torch: only when a command runs
+
+    inference = parse_inference(overrides or [])
 
     if data is not None:
         if video is not None or target is not None or overlay or masks:
@@ -70,7 +82,7 @@ def infer(
         if out is None:
             raise typer.BadParameter("--data needs --out predictions.json")
         with progress_bar(f"infer {split}") as report:
-            predictions = infer_split(data, split, checkpoint, out, device, report)
+            predictions = infer_split(data, split, checkpoint, out, device, report, inference)
         typer.echo(f"{len(predictions)} objects -> {out}")
         return
     if video is None or target is None:
@@ -78,6 +90,24 @@ def infer(
     out = out or Path(f"{video.stem}.pred.json")
     with progress_bar("infer") as report:
         result = infer_video(
-            video, target, out, checkpoint, device, overlay, masks, fps, threshold, report
+            video,
+            target,
+            out,
+            checkpoint,
+            device,
+            overlay,
+            masks,
+            fps,
+            threshold,
+            report,
+            inference,
         )
     typer.echo(f"{len(result.objects)} objects in {result.num_frames} frames -> {out}")
+
+
+def parse_inference(items: list[str]) -> dict:
+    """`model.field=value` strings -> {field: value}; `train.*` is not for inference."""
+    fields = parse_overrides(items)
+    if fields["train"]:
+        raise InputError(None, "--set train.* does not apply to inference", "set model.FIELD=VALUE")
+    return fields["model"]
