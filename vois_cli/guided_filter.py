@@ -36,6 +36,8 @@ PAIRS = (torch.tensor([0, 0, 0, 1, 1, 2]), torch.tensor([0, 1, 2, 1, 2, 2]))  # 
 
 def guided_masks(frame: np.ndarray, masks: list[np.ndarray], radius: int) -> list[np.ndarray]:
     """frame uint8 RGB (H, W, 3), masks bool (H, W) -> the refined masks, bool (H, W)."""
+    if not masks:  # a frame no object shows: no terms to compute
+        return []
     guide = Guide(frame, radius)
     refined = []
     for mask in masks:
