@@ -55,9 +55,12 @@ class Guide:
     def __init__(self, frame: np.ndarray, radius: int):
         self.s = s = max(1, round(radius / LOW_RADIUS))
         self.r = r = max(1, round(radius / s))
-        # a copy (torch.tensor): a frame may be read-only, as PIL's are
-        image = torch.tensor(frame, dtype=torch.float32).permute(2, 0, 1) / 255
-        self.image = image - image.mean((1, 2), keepdim=True)  # centred: float32 keeps Σ
+        # a copy (torch.tensor): a frame may be read-only, as PIL's are; its mean summed in
+        # the frame's (H, W, C) order, then channels first in memory, as the pooling and the
+        # window sums read them fastest
+        image = torch.tensor(frame, dtype=torch.float32).div_(255).permute(2, 0, 1)
+        mean = image.mean((1, 2), keepdim=True)
+        self.image = image.contiguous().sub_(mean)  # centred: float32 keeps Σ
         self.low = F.avg_pool2d(self.image[None], s, ceil_mode=True)[0] if s > 1 else self.image
         h, w = self.low.shape[1:]
         inside = [torch.arange(n).clamp(max=r) + torch.arange(n).flip(0).clamp(max=r) + 1
