@@ -75,3 +75,22 @@ def test_a_split_resumes_only_with_the_same_set(inputs, tmp_path):
     resumed = infer_split(root, "test", ckpt, out, "cpu", None, {"mask_guide": 0})
     fresh = infer_split(root, "test", ckpt, tmp_path / "q.json", "cpu", None, {"mask_guide": 0})
     assert resumed == fresh and not partial_path(out).exists()
+
+
+def test_eval_data_takes_set_as_infer_does(inputs, tmp_path, monkeypatch, capsys):
+    ckpt = inputs[0]
+    root = _live_videos(tmp_path / "data")
+    code, _, _ = vois(monkeypatch, capsys, "eval", "--data", root, "--checkpoint", ckpt,
+                      "--out", tmp_path / "m.json", "--set", "model.mask_guide=0")  # fmt: skip
+    assert code == 0
+    expected = infer_split(root, "test", ckpt, tmp_path / "q.json", "cpu", None, {"mask_guide": 0})
+    own = infer_split(root, "test", ckpt, tmp_path / "r.json", "cpu")
+    assert json.loads((tmp_path / "predictions.json").read_text()) == expected != own
+
+
+def test_eval_set_without_data_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+    gt = tmp_path / "gt.json"
+    code, _, err = vois(monkeypatch, capsys, "eval", "--gt", gt, "--pred", gt, "--out",
+                        tmp_path / "m.json", "--set", "model.mask_guide=0")  # fmt: skip
+    assert code == 2 and err.count("\n") == 1 and "--set applies to --data only" in err
+    assert list(tmp_path.iterdir()) == []

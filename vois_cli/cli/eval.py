@@ -61,17 +61,28 @@ def eval_command(
     device: Annotated[
         str, typer.Option("--device", help="For --data: auto (CUDA when present), cpu, cuda:N.")
     ] = "auto",
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="For --data: an inference field for this run, as `vois infer --set`.",
+        ),
+    ] = None,
 ) -> None:
     """Score predictions with the official YouTube-VIS metric (AP, AR) on one category."""
+    if overrides and data is None:
+        raise InputError(None, "--set applies to --data only", "pass --data ROOT or drop --set")
     if data is not None:
         if gt is not None:
             raise InputError(None, "--data and --gt both given", "pass one of them")
         gt = data / "annotations" / f"{split}.json"
+        from vois_cli.cli.infer import parse_inference
         from vois_cli.infer_files import infer_split  # torch: only when inference runs
 
+        inference = parse_inference(overrides or [])
         pred = pred or out.with_name("predictions.json")
         with progress_bar(f"infer {split}") as report:
-            infer_split(data, split, checkpoint, pred, device, report)
+            infer_split(data, split, checkpoint, pred, device, report, inference)
     gt, pred = _check_sources(gt, pred)
     with progress_bar("eval") as report:
         result = score_files(gt, pred, out, per_video, pr_curve, progress=report)
