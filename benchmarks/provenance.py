@@ -6,7 +6,8 @@ a measurement and completed by `finish()` after it:
     "meta": {"commit": "<sha>", "dirty": ["vois_cli/engine.py"],
              "command": "python3 benchmarks/train_speed.py --repeats 3",
              "date": "2025-01-31T12:00:00Z", "inputs": {...the script's arguments...},
-             "machine": {"platform": "x86_64 Linux", "cores": 2, "torch": "2.14.1",
+             "machine": {"platform": "x86_64 Linux", "cores": 2, "cpu": "AMD EPYC, AVX2",
+                         "torch": "2.14.1",
                          "torch_threads": 1, "load_before": [1.1, 0.9, 0.5],
                          "load_after": [1.0, 1.0, 0.6], "other_cpu": 0.42},
              "wall_s": 123.4}
@@ -75,6 +76,7 @@ def provenance(inputs: dict, torch_threads: int | None = None) -> dict:
     machine = {
         "platform": f"{platform.machine()} {platform.system()}",
         "cores": os.cpu_count(),
+        "cpu": _cpu(),
         "torch": _torch_version(),
         "torch_threads": torch_threads,
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
@@ -107,6 +109,20 @@ def finish(meta: dict) -> dict:
     }
     meta["wall_s"] = round(wall, 1)
     return meta
+
+
+def _cpu() -> str | None:
+    """The CPU's model and its widest vector unit (None off Linux): torch picks its kernels by
+    that unit, so a one-thread training run is bit-exact only on CPUs that share it."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    first = info.split("\n\n")[0].splitlines()
+    fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first)}
+    flags = fields.get("flags", "").split()
+    unit = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{fields.get('model name', '?')}, {unit}"
 
 
 def _torch_version() -> str | None:

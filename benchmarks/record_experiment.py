@@ -20,7 +20,7 @@ The file (one per run; the report averages the runs of a row over their seeds):
      "meta": {"commit": ..., "dirty": [...], "command": "dvc exp run ...",
               "recorded_by": "python3 benchmarks/record_experiment.py ...", "date": ...,
               "inputs": {"params": "params.yaml", "metrics": "metrics.json"},
-              "machine": {"platform", "cores", "torch", "device", "threads", "other_jobs"}}}
+              "machine": {"platform", "cores", "cpu", "torch", "device", "threads", "other_jobs"}}}
 
 Variants derived from params.model: `full` (cross stages 3 and 4), `no_target`
 (use_target false), `cross3`, `cross4`, `cross<...>`, `vistr_r50` (arch), then the tag of the
@@ -94,7 +94,7 @@ def record(args: argparse.Namespace) -> tuple[Path, dict]:
     meta["recorded_by"] = command([__file__, *args.argv])
     meta["command"] = args.command
     meta["machine"] = {
-        **{k: meta["machine"][k] for k in ("platform", "cores", "torch")},
+        **{k: meta["machine"][k] for k in ("platform", "cores", "cpu", "torch")},
         "device": args.device or params.get("train", {}).get("device"),
         "threads": args.threads or os.environ.get("OMP_NUM_THREADS"),
         "other_jobs": args.other_jobs,
