@@ -21,8 +21,6 @@ import torch.nn.functional as F
 from vois_cli.config import ModelConfig
 from vois_cli.models.matcher import RELEVANT, as_sequences
 
-PASS_MARGIN = 1e-5  # relative: far above float32's rounding of a convex mix (~1e-7)
-
 
 class PostProcess:
     """Keep proposals scored above `score_threshold` with a mask in some frame, best first."""
@@ -72,24 +70,15 @@ def binary_masks(logits: torch.Tensor, size: tuple[int, int], threshold: float) 
 
     On the CPU one (proposal, frame) plane at a time, so that each resized plane is compared
     while it is still in cache: half the time of one batched call, with the same values
-    (the resize treats every plane on its own either way); a plane whose logits are all
-    below the threshold is not resized: a bilinear value is a convex mix of four logits, so
-    none of its pixels passes (`PASS_MARGIN` covers the rounding of the mix). On a GPU one
-    batched call.
+    (the resize treats every plane on its own either way). On a GPU one batched call.
     """
     if logits.device.type != "cpu":
         resized = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         return (resized > threshold).cpu().numpy()
-    binary = torch.zeros((*logits.shape[:2], *size), dtype=torch.bool)
-    bound = (
-        threshold - PASS_MARGIN * (1 + abs(threshold)) if math.isfinite(threshold) else threshold
-    )
-    planes, outs = logits.flatten(0, 1), binary.flatten(0, 1)
-    for i in torch.nonzero(planes.flatten(1).amax(1) > bound).flatten().tolist():
-        resized = F.interpolate(
-            planes[i, None, None], size=size, mode="bilinear", align_corners=False
-        )
-        torch.gt(resized[0, 0], threshold, out=outs[i])
+    binary = torch.empty((*logits.shape[:2], *size), dtype=torch.bool)
+    for plane, out in zip(logits.flatten(0, 1), binary.flatten(0, 1), strict=True):
+        resized = F.interpolate(plane[None, None], size=size, mode="bilinear", align_corners=False)
+        torch.gt(resized[0, 0], threshold, out=out)
     return binary.numpy()
 
 
