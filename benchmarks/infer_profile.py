@@ -5,7 +5,9 @@
     python3 benchmarks/infer_profile.py --before /tmp/old --before-commit REV
 
 A seed-0 random model (each library builds and saves its own) predicts the infer_speed.py
-video (640x360, 5 fps) through `infer_video` after a warm-up, in one process per library
+video (640x360, 5 fps) through `infer_video` after a warm-up, or the `--checkpoint`,
+`--video` and `--target` given (as infer_speed.py takes them: the post-processing's cost
+depends on the masks a trained model makes), in one process per library
 (the "before" one imports `--before` first); their `--repeats` runs alternate (ABBA…), so
 both see the same load. The library's entry points are wrapped so each call adds its
 thread's CPU time
@@ -45,7 +47,7 @@ import time
 from pathlib import Path
 
 import torch
-from infer_speed import make_target, make_video, save_random_checkpoint
+from infer_speed import add_input_options, save_random_checkpoint, speed_inputs
 from provenance import finish, provenance
 
 import vois_cli.infer_files as infer_files
@@ -173,9 +175,9 @@ def child(args) -> None:
     work = Path(args.child)
     # each library saves its own seed-0 network: a checkpoint names the config fields of the
     # library that wrote it, and an older one refuses fields it does not know
-    model = save_random_checkpoint(work / f"model-{os.getpid()}.pt", args.preset)
+    model = args.checkpoint or save_random_checkpoint(work / f"model-{os.getpid()}.pt", args.preset)
     predictor = inference.Predictor.from_checkpoint(model, "cpu")
-    video, target, out = work / "video.mp4", work / "target.png", work / f"{os.getpid()}.json"
+    video, target, out = work / "speed.mp4", args.target, work / f"{os.getpid()}.json"
     infer_files.infer_video(video, target, out, predictor)
     clock = Clock()
     instrument(predictor, clock)
@@ -193,8 +195,7 @@ def child(args) -> None:
 
 def profile(args, work: Path) -> dict[str, tuple[list[dict], dict]]:
     """(rows, summary) per stage, the stages' runs alternating (ABBA…) in two processes."""
-    make_video(work / "video.mp4", args.frames, 640, 360)
-    make_target(work / "target.png")
+    _, target = speed_inputs(args, work)
     libraries = {"after": None} | ({"before": args.before} if args.before else {})
     procs = {}
     for stage, path in libraries.items():
@@ -202,7 +203,8 @@ def profile(args, work: Path) -> dict[str, tuple[list[dict], dict]]:
         if path:
             env["PYTHONPATH"] = os.pathsep.join([str(path), env.get("PYTHONPATH", "")])
         command = [sys.executable, __file__, "--child", str(work), "--threads", str(args.threads),
-                   "--preset", args.preset]  # fmt: skip
+                   "--preset", args.preset, "--target", str(target)]  # fmt: skip
+        command += ["--checkpoint", args.checkpoint] if args.checkpoint else []
         procs[stage] = subprocess.Popen(
             command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -253,13 +255,14 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=96)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    add_input_options(parser)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)
         return
     inputs = {k: getattr(args, k) for k in ("before_commit", "preset", "threads", "frames",
-              "repeats")}  # fmt: skip
+              "repeats", "checkpoint", "video", "target", "size")}  # fmt: skip
     meta = provenance(inputs, args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         results = profile(args, Path(tmp))

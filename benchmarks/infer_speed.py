@@ -30,8 +30,19 @@
    the pipeline (decoding, clip buffer, post-processing, linking, RLE store, JSON) is what
    is measured.
 
-Random weights (seed 0): speed does not depend on training. Prints the figures and writes
-them with their provenance (benchmarks/provenance.py) to benchmarks/results/.
+The network's weights do not change its forward's cost, but they change the post-processing's:
+how many masks pass the threshold, their size (the guided filter works over each mask's box),
+the tracks. By default a seed-0 random network of `--preset` predicts a generated video (two
+squares drifting over noise) for a SynthLive product photo; `--checkpoint` (a trained model,
+its own preset), `--video` and `--target` measure what a user's model, footage and product
+give:
+
+    python3 benchmarks/infer_speed.py --checkpoint runs/train/last.pt \
+        --video data/synthlive/videos/clip00058.mp4 --target data/synthlive/targets/clip00058.jpg
+
+(the video's first `--frames` frames at 5 fps, played forward and back again where it is
+shorter, resized to `--size`, 640x360 by default as the generated one). Prints the figures
+and writes them with their provenance (benchmarks/provenance.py) to benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -83,6 +94,42 @@ def make_video(path: Path, frames: int, width: int, height: int) -> Path:
                 image[y : y + side, x : x + side] = colour
             writer.write(image)
     return path
+
+
+def loop_video(source: Path, path: Path, frames: int, width: int, height: int) -> Path:
+    """`source`'s first `frames` output frames (5 fps), played forward and back again while
+    it has fewer, resized to width x height, as a 5 fps mp4."""
+    clip = [
+        np.asarray(Image.fromarray(f).resize((width, height), Image.BILINEAR))
+        for f in read_frames(source, LIVE_FPS, limit=frames)
+    ]
+    if not clip:
+        raise SystemExit(f"infer_speed: {source}: no frames")
+    order = list(range(len(clip))) + list(range(len(clip) - 2, 0, -1))  # forward, back
+    with VideoWriter(path, width, height, LIVE_FPS) as writer:
+        for f in range(frames):
+            writer.write(clip[order[f % len(order)]])
+    return path
+
+
+def speed_inputs(args, work: Path) -> tuple[Path, Path]:
+    """(video, target) of a run: the user's where given, else generated."""
+    width, height = args.size
+    video = work / "speed.mp4"
+    if args.video:
+        loop_video(Path(args.video), video, args.frames, width, height)
+    else:
+        make_video(video, args.frames, width, height)
+    target = Path(args.target) if args.target else make_target(work / "target.png")
+    return video, target
+
+
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", help="a trained model (default: random, of --preset)")
+    parser.add_argument("--video", help="your footage (default: generated)")
+    parser.add_argument("--target", help="your target photo (default: a SynthLive product's)")
+    parser.add_argument("--size", type=int, nargs=2, default=[640, 360], metavar=("W", "H"),
+                        help="the speed video's frame size")  # fmt: skip
 
 
 def save_random_checkpoint(path: Path, preset_name: str) -> Path:
@@ -308,7 +355,7 @@ def memory(ckpt: Path, args, stub: bool, work: Path) -> dict:
         print(f"  {frames} frames: peak, final RSS {rss[frames]} MiB ({seconds:.0f} s)")
     short, long = args.rss_frames
     return {
-        "rss_model": "stub (random outputs of the preset's shapes)" if stub else args.preset,
+        "rss_model": "stub (random outputs of the model's shapes)" if stub else "the model's",
         "rss_video": "320x180 mp4, 5 fps",
         "peak_rss_mib": {str(k): round(v[0], 1) for k, v in rss.items()},
         "final_rss_mib": {str(k): round(v[1], 1) for k, v in rss.items()},
@@ -330,8 +377,8 @@ def main() -> None:
     parser.add_argument("--rss-model", choices=["stub", "real"], default=None,
                         help="default: stub on CPU, real on CUDA")  # fmt: skip
     parser.add_argument("--out", type=Path, help="default: results/infer_speed[_PRESET].json")
+    add_input_options(parser)
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
-    parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
     parser.add_argument("--json-out", help=argparse.SUPPRESS)
     parser.add_argument("--stub", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -344,15 +391,16 @@ def main() -> None:
     device = str(resolve_device(args.device))
     stub = (args.rss_model or ("real" if device.startswith("cuda") else "stub")) == "stub"
     inputs = {k: v for k, v in vars(args).items() if k in ("preset", "device", "threads",
-              "frames", "repeats", "rss_frames", "no_rss", "no_stream", "rss_model")}  # fmt: skip
+              "frames", "repeats", "rss_frames", "no_rss", "no_stream", "rss_model",
+              "checkpoint", "video", "target", "size")}  # fmt: skip
     meta = provenance(inputs, args.threads[0] if len(args.threads) == 1 else args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        ckpt = save_random_checkpoint(work / f"{args.preset}.pt", args.preset)
-        video = make_video(work / "speed.mp4", args.frames, 640, 360)
-        target = make_target(work / "target.png")
+        ckpt = args.checkpoint or save_random_checkpoint(work / "model.pt", args.preset)
+        video, target = speed_inputs(args, work)
         predictor = Predictor.from_checkpoint(ckpt, device)
-        figures = {"preset": args.preset, "device": device, "speed": [], "stream": []}
+        preset_name = predictor.config.model.preset
+        figures = {"preset": preset_name, "device": device, "speed": [], "stream": []}
         for threads in args.threads:
             torch.set_num_threads(threads)
             figures["speed"].append(
