@@ -6,7 +6,7 @@
 
 A seed-0 random model (each library builds and saves its own) predicts the infer_speed.py
 video (640x360, 5 fps) through `infer_video` after a warm-up, or the `--checkpoint`,
-`--video` and `--target` given (as infer_speed.py takes them: the post-processing's cost
+`--video`, `--target` and `--set` given (as infer_speed.py takes them: the post-processing's cost
 depends on the masks a trained model makes), in one process per library
 (the "before" one imports `--before` first); their `--repeats` runs alternate (ABBA…), so
 both see the same load. The library's entry points are wrapped so each call adds its
@@ -176,7 +176,12 @@ def child(args) -> None:
     # each library saves its own seed-0 network: a checkpoint names the config fields of the
     # library that wrote it, and an older one refuses fields it does not know
     model = args.checkpoint or save_random_checkpoint(work / f"model-{os.getpid()}.pt", args.preset)
-    predictor = inference.Predictor.from_checkpoint(model, "cpu")
+    if args.set:  # an older library may predate `--set`: imported only when asked for
+        from vois_cli.cli.infer import parse_inference
+
+        predictor = inference.Predictor.from_checkpoint(model, "cpu", parse_inference(args.set))
+    else:
+        predictor = inference.Predictor.from_checkpoint(model, "cpu")
     video, target, out = work / "speed.mp4", args.target, work / f"{os.getpid()}.json"
     infer_files.infer_video(video, target, out, predictor)
     clock = Clock()
@@ -205,6 +210,7 @@ def profile(args, work: Path) -> dict[str, tuple[list[dict], dict]]:
         command = [sys.executable, __file__, "--child", str(work), "--threads", str(args.threads),
                    "--preset", args.preset, "--target", str(target)]  # fmt: skip
         command += ["--checkpoint", args.checkpoint] if args.checkpoint else []
+        command += [f"--set={item}" for item in args.set]
         procs[stage] = subprocess.Popen(
             command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -262,7 +268,7 @@ def main() -> None:
         child(args)
         return
     inputs = {k: getattr(args, k) for k in ("before_commit", "preset", "threads", "frames",
-              "repeats", "checkpoint", "video", "target", "size")}  # fmt: skip
+              "repeats", "checkpoint", "video", "target", "size", "set")}  # fmt: skip
     meta = provenance(inputs, args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         results = profile(args, Path(tmp))

@@ -34,8 +34,8 @@ The network's weights do not change its forward's cost, but they change the post
 how many masks pass the threshold, their size (the guided filter works over each mask's box),
 the tracks. By default a seed-0 random network of `--preset` predicts a generated video (two
 squares drifting over noise) for a SynthLive product photo; `--checkpoint` (a trained model,
-its own preset), `--video` and `--target` measure what a user's model, footage and product
-give:
+its own preset), `--video`, `--target` and `--set` (inference fields) measure what a user's
+model, footage, product and settings give:
 
     python3 benchmarks/infer_speed.py --checkpoint runs/train/last.pt \
         --video data/synthlive/videos/clip00058.mp4 --target data/synthlive/targets/clip00058.jpg
@@ -66,6 +66,7 @@ from provenance import finish, provenance
 
 from vois_cli.atomic import write_json
 from vois_cli.checkpoint import resolve_device, save_checkpoint
+from vois_cli.cli.infer import parse_inference
 from vois_cli.config import preset
 from vois_cli.data.products import random_product, target_image
 from vois_cli.data.synth import synth_preset
@@ -130,6 +131,8 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", help="your target photo (default: a SynthLive product's)")
     parser.add_argument("--size", type=int, nargs=2, default=[640, 360], metavar=("W", "H"),
                         help="the speed video's frame size")  # fmt: skip
+    parser.add_argument("--set", action="append", default=[], metavar="model.FIELD=VALUE",
+                        help="an inference field, as `vois infer --set`")  # fmt: skip
 
 
 def save_random_checkpoint(path: Path, preset_name: str) -> Path:
@@ -392,13 +395,13 @@ def main() -> None:
     stub = (args.rss_model or ("real" if device.startswith("cuda") else "stub")) == "stub"
     inputs = {k: v for k, v in vars(args).items() if k in ("preset", "device", "threads",
               "frames", "repeats", "rss_frames", "no_rss", "no_stream", "rss_model",
-              "checkpoint", "video", "target", "size")}  # fmt: skip
+              "checkpoint", "video", "target", "size", "set")}  # fmt: skip
     meta = provenance(inputs, args.threads[0] if len(args.threads) == 1 else args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         ckpt = args.checkpoint or save_random_checkpoint(work / "model.pt", args.preset)
         video, target = speed_inputs(args, work)
-        predictor = Predictor.from_checkpoint(ckpt, device)
+        predictor = Predictor.from_checkpoint(ckpt, device, parse_inference(args.set))
         preset_name = predictor.config.model.preset
         figures = {"preset": preset_name, "device": device, "speed": [], "stream": []}
         for threads in args.threads:
