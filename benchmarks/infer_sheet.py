@@ -22,8 +22,9 @@ from PIL import Image
 from vois_cli.atomic import atomic_path
 from vois_cli.data.contact_sheet import contact_sheet, spread_frames
 from vois_cli.data.ytvis import decode_rle, load_annotations
-from vois_cli.inference import FrameResult, Predictor
+from vois_cli.inference import Predictor
 from vois_cli.overlay import SHOW_THRESHOLD
+from vois_cli.results import FrameResult
 
 
 def infer_sheet(

@@ -233,10 +233,11 @@ def test_the_pipeline_reads_at_most_a_few_clips_ahead_of_what_it_decided():
 
     predictor().predict_frames(source(), Image.new("RGB", (8, 8)), on_frame=slow_writer)
     T = CONFIG.model.num_frames
-    assert len(ahead) == 120 and max(ahead) <= 4 * T + 2  # queue, buffer, clip in flight
+    # the frames queue, the buffer, a clip in the model and one in each post-processing stage
+    assert len(ahead) == 120 and max(ahead) <= 5 * T + 2
 
 
-@pytest.mark.parametrize("where", ["source", "model", "on_frame"])
+@pytest.mark.parametrize("where", ["source", "model", "masks", "on_frame"])
 def test_an_error_in_any_stage_reaches_the_caller_and_stops_every_thread(where):
     class Broken(Exception):
         pass
@@ -254,6 +255,8 @@ def test_an_error_in_any_stage_reaches_the_caller_and_stops_every_thread(where):
     p = predictor()
     if where == "model":
         p.model.forward = lambda video, target: (_ for _ in ()).throw(Broken())
+    if where == "masks":
+        p.postprocess = lambda outputs, frames, sizes: (_ for _ in ()).throw(Broken())
     threads = threading.active_count()
     with pytest.raises(Broken):
         p.predict_frames(source(), Image.new("RGB", (8, 8)), on_frame=on_frame)

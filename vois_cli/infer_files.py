@@ -28,9 +28,10 @@ from vois_cli.data.ytvis import (
     write_predictions,
 )
 from vois_cli.errors import InputError
-from vois_cli.inference import Predictor, VideoResult, default_checkpoint
+from vois_cli.inference import Predictor, default_checkpoint
 from vois_cli.inputs import load_target, read_video
 from vois_cli.overlay import SHOW_THRESHOLD, FrameWriter
+from vois_cli.results import VideoResult
 
 
 def infer_video(

@@ -38,11 +38,11 @@ from vois_cli.background import run_ahead
 from vois_cli.checkpoint import load_model
 from vois_cli.data import video as video_io
 from vois_cli.data.transforms import Geometry, augment_target, resized_shape, to_model_input
-from vois_cli.data.ytvis import CATEGORY_ID, decode_rle
 from vois_cli.errors import InputError
 from vois_cli.guided_filter import guided_masks
 from vois_cli.inputs import check_target, load_target, read_video
 from vois_cli.linking import TrackLinker, default_overlap, plan_clips
+from vois_cli.results import FrameResult, ObjectResult, VideoResult
 from vois_cli.track_score import Track, TrackScorer
 
 DEFAULT_CHECKPOINT = Path("runs/train/last.pt")  # where the default `dvc repro` trains to
@@ -62,58 +62,6 @@ def default_checkpoint() -> Path:
 
 
 @dataclass(frozen=True)
-class FrameResult:
-    """One decided frame: its index, the decoded RGB image (H, W, 3) and the visible objects.
-
-    `objects` = [(id, score, bool mask (H, W))] in id order; score is the track's running
-    score over the frames decided so far (the final one, its duplicates suppressed, is in
-    `VideoResult`).
-    """
-
-    index: int
-    image: np.ndarray
-    objects: list[tuple[int, float, np.ndarray]]
-
-
-@dataclass(frozen=True)
-class ObjectResult:
-    """One object over the whole video: `segmentations[i]` is frame i's COCO RLE or None."""
-
-    id: int
-    score: float
-    segmentations: list[dict | None]
-
-    def masks(self, height: int, width: int) -> np.ndarray:
-        """Decoded masks, bool (frames, H, W); fine for short videos only."""
-        return np.stack([decode_rle(s, height, width) for s in self.segmentations])
-
-
-@dataclass(frozen=True)
-class VideoResult:
-    """Every object found in a video, in id order (ids count up in order of appearance)."""
-
-    fps: float
-    num_frames: int
-    height: int
-    width: int
-    objects: list[ObjectResult]
-
-    def to_predictions(self, video_id: int) -> list[dict]:
-        """YouTube-VIS results (docs/design.md#predictions-and-metrics); `track_id` is the id
-        drawn on the overlay."""
-        return [
-            {
-                "video_id": video_id,
-                "category_id": CATEGORY_ID,
-                "score": o.score,
-                "segmentations": o.segmentations,
-                "track_id": o.id,
-            }
-            for o in self.objects
-        ]
-
-
-@dataclass(frozen=True)
 class _Clip:
     """One model call's outputs on its way to post-processing: `frames` video indices (T, the
     first `real` distinct), `own` the frames it decides and their decoded `images`."""
@@ -125,12 +73,27 @@ class _Clip:
     images: list[np.ndarray]
 
 
+@dataclass(frozen=True)
+class _Linked:
+    """A clip between the halves of `Stream._decide`: its proposals' track `ids`, `scores` and
+    masks in its `own` frames (`emitted[j][k]`), and the tracks that expired after it."""
+
+    own: range
+    images: list[np.ndarray]
+    ids: list[int]
+    scores: list[float]
+    emitted: list[np.ndarray]
+    expired: list[int]
+
+
 class Stream:
     """Frames in one at a time, decided frames out as soon as their clip is linked.
 
-    Two halves that `Predictor.predict` runs in two threads: `_add` / `_last` buffer frames
-    and run the model on each completed clip; `_decide` post-processes, links and encodes a
-    clip's outputs. `push` and `close` run both, one after the other.
+    Halves that `Predictor.predict` runs in threads of their own: `_add` / `_last` buffer
+    frames and run the model on each completed clip; `_decide` post-processes a clip's
+    outputs, itself two stages that share no state: `_link` (masks at frame size, linking)
+    and `_record` (the guided filter, RLE, track scores, the frames' results). `push` and
+    `close` run them one after the other.
     """
 
     def __init__(
@@ -230,6 +193,10 @@ class Stream:
 
     def _decide(self, clip: _Clip) -> list[FrameResult]:
         """Masks at frame size, linked to the tracks; the `own` frames' RLEs and results."""
+        return self._record(self._link(clip))
+
+    def _link(self, clip: _Clip) -> _Linked:
+        """The first half of `_decide`: the clip's masks at frame size, linked to the tracks."""
         with torch.inference_mode():
             proposals = self._p.postprocess(clip.outputs, [clip.real], [self._size])[0]
         frames, own = clip.frames[: clip.real], clip.own
@@ -237,17 +204,25 @@ class Stream:
         ids = self._linker.link(frames, masks)
         start = frames.index(own.start)  # the own frames close the clip, in order
         emitted = [m[start : start + len(own)] for m in masks]  # own frame k: emitted[j][k]
+        expired = self._linker.expired(own.stop)
+        scores = [p["score"] for p in proposals]
+        return _Linked(own, clip.images, ids, scores, emitted, expired)
+
+    def _record(self, linked: _Linked) -> list[FrameResult]:
+        """The second half of `_decide`: the own frames' masks snapped to their edges
+        (`mask_guide`), the tracks' RLEs and scores, the frames' results."""
+        own, ids, emitted = linked.own, linked.ids, linked.emitted
         if radius := self._guide_radius():  # snapped to each frame's edges after the linking
             emitted = [e.copy() for e in emitted]  # the linker keeps the model's masks
-            for k, image in enumerate(clip.images):
+            for k, image in enumerate(linked.images):
                 shown = [j for j, e in enumerate(emitted) if e[k].any()]
                 refined = guided_masks(image, [emitted[j][k] for j in shown], radius)
                 for j, mask in zip(shown, refined, strict=True):
                     emitted[j][k] = mask
         visible = [e.reshape(len(e), -1).any(1) for e in emitted]
-        for track_id, p, e, v in zip(ids, proposals, emitted, visible, strict=True):
+        for track_id, score, e, v in zip(ids, linked.scores, emitted, visible, strict=True):
             track = self._tracks.setdefault(track_id, Track())
-            self._scorer.link(track, p["score"], len(own))
+            self._scorer.link(track, score, len(own))
             for k in np.flatnonzero(v):
                 self._scorer.add(track, own[k], e[k])
         decided = []
@@ -257,8 +232,8 @@ class Stream:
                 for i, e, v in zip(ids, emitted, visible, strict=True)
                 if v[k]
             )
-            decided.append(FrameResult(f, clip.images[k], objects))
-        for i in self._linker.expired(own.stop):
+            decided.append(FrameResult(f, linked.images[k], objects))
+        for i in linked.expired:
             if i in self._tracks:
                 self._finish(i)
         return decided
@@ -359,9 +334,10 @@ class Predictor:
 
         `on_frame(FrameResult)` sees every decided frame in order (for overlays and mask
         files), `progress(done, total)` counts decided frames; both are called from this
-        thread. Three stages overlap, each in its own thread, joined by bounded queues (memory
+        thread. Four stages overlap, each in its own thread, joined by bounded queues (memory
         stays that of a few clips, whatever the video's length): decoding and resizing, the
-        model, and here post-processing (masks at frame size, linking, RLE, `on_frame`).
+        model, the masks (at frame size, linked, snapped to the frame's edges), and here the
+        rest (RLE, track scores, `on_frame`).
         """
         stream = self.stream(target)
 
@@ -374,9 +350,14 @@ class Predictor:
             if (clip := stream._last()) is not None:
                 yield clip
 
-        with contextlib.closing(run_ahead(clips(), 1)) as outputs:
-            for clip in outputs:
-                for decided in stream._decide(clip):
+        def linked() -> Iterator[_Linked]:
+            with contextlib.closing(run_ahead(clips(), 1)) as outputs:
+                for clip in outputs:
+                    yield stream._link(clip)
+
+        with contextlib.closing(run_ahead(linked(), 1)) as clips_linked:
+            for clip in clips_linked:
+                for decided in stream._record(clip):
                     if on_frame:
                         on_frame(decided)
                 if progress:
