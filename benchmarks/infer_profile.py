@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 import torch
-from infer_speed import add_input_options, save_random_checkpoint, speed_inputs
+from infer_speed import SPEED_VIDEO, add_input_options, save_random_checkpoint, speed_inputs
 from provenance import finish, provenance
 
 import vois_cli.infer_files as infer_files
@@ -182,7 +182,7 @@ def child(args) -> None:
         predictor = inference.Predictor.from_checkpoint(model, "cpu", parse_inference(args.set))
     else:
         predictor = inference.Predictor.from_checkpoint(model, "cpu")
-    video, target, out = work / "speed.mp4", args.target, work / f"{os.getpid()}.json"
+    video, target, out = work / SPEED_VIDEO, args.target, work / f"{os.getpid()}.json"
     infer_files.infer_video(video, target, out, predictor)
     clock = Clock()
     instrument(predictor, clock)

@@ -79,6 +79,7 @@ from vois_cli.models import build_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LIVE_FPS = 5  # a live source hands over one output frame every 1/5 s
+SPEED_VIDEO = "speed.mp4"  # the speed video's name in the work folder (`speed_inputs`)
 
 
 def make_video(path: Path, frames: int, width: int, height: int) -> Path:
@@ -116,7 +117,7 @@ def loop_video(source: Path, path: Path, frames: int, width: int, height: int) -
 def speed_inputs(args, work: Path) -> tuple[Path, Path]:
     """(video, target) of a run: the user's where given, else generated."""
     width, height = args.size
-    video = work / "speed.mp4"
+    video = work / SPEED_VIDEO
     if args.video:
         loop_video(Path(args.video), video, args.frames, width, height)
     else:
@@ -389,8 +390,6 @@ def main() -> None:
     if args.rss_child:
         rss_child(args)
         return
-    suffix = "" if args.preset == "tiny" else f"_{args.preset}"
-    out = args.out or RESULTS / f"infer_speed{suffix}.json"
     device = str(resolve_device(args.device))
     stub = (args.rss_model or ("real" if device.startswith("cuda") else "stub")) == "stub"
     inputs = {k: v for k, v in vars(args).items() if k in ("preset", "device", "threads",
@@ -402,7 +401,9 @@ def main() -> None:
         ckpt = args.checkpoint or save_random_checkpoint(work / "model.pt", args.preset)
         video, target = speed_inputs(args, work)
         predictor = Predictor.from_checkpoint(ckpt, device, parse_inference(args.set))
-        preset_name = predictor.config.model.preset
+        preset_name = predictor.config.model.preset  # the checkpoint's, with --checkpoint
+        suffix = "" if preset_name == "tiny" else f"_{preset_name}"
+        out = args.out or RESULTS / f"infer_speed{suffix}.json"
         figures = {"preset": preset_name, "device": device, "speed": [], "stream": []}
         for threads in args.threads:
             torch.set_num_threads(threads)
