@@ -7,18 +7,20 @@ noise. This generates the benchmarks of `--seeds` (each once, under `--cache`), 
 test split with `vois infer`'s code and scores it as the `evaluate` stage does, then adds
 `ap_breakdown.py`'s track figures (frame IoU, best track per target, perfect-linking AP):
 
-    python3 benchmarks/unseen_seeds.py runs/train/last.pt [--seeds 1 2 3] [--rescore]
+    python3 benchmarks/unseen_seeds.py runs/train/last.pt [--seeds 1 2 3] [--rescore] [--jobs 2]
 
 `--rescore` predicts with today's inference fields of the checkpoint's preset (as
 `rescore.py`); without it, with those the checkpoint was trained with. Per seed and as the
 mean and standard deviation over seeds, plus the best track pooled over every target, to
-benchmarks/results/unseen_seeds.json (`--out`).
+benchmarks/results/unseen_seeds.json (`--out`). Each split is scored with one torch thread;
+`--jobs` scores that many splits at once, in processes of their own (the figures are the same).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +48,8 @@ def benchmark(cache: Path, preset: str, seed: int) -> Path:
 
 def seed_figures(checkpoint: Path, root: Path, out: Path) -> dict:
     """Predict and score `root`'s test split into `out`; headline metrics and track figures."""
+    torch.set_num_threads(1)
+    out.mkdir(exist_ok=True)
     predictions = out / "predictions.json"
     infer_split(root, "test", checkpoint, predictions, "cpu")
     metrics = score_files(
@@ -70,8 +74,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rescore", action="store_true", help="today's inference fields")
     parser.add_argument("--cache", type=Path, default=Path("data/unseen"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/unseen_seeds.json"))
+    parser.add_argument("--jobs", type=int, default=1, help="splits scored at once")
     args = parser.parse_args(argv)
-    meta = provenance(vars(args), torch_threads=torch.get_num_threads())
+    meta = provenance(vars(args), torch_threads=1)  # each split's, in its own process
     trained = load_checkpoint(args.checkpoint)
     config = rescored_config(trained["config"]) if args.rescore else trained["config"]
     # one folder per checkpoint file, named after its path: two checkpoints of one folder,
@@ -81,12 +86,14 @@ def main(argv: list[str] | None = None) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     copy = work / "last.pt"
     save_checkpoint(copy, config=config, model=trained["model"])
+    roots = [benchmark(args.cache, args.preset, seed) for seed in args.seeds]
+    outs = [work / str(seed) for seed in args.seeds]
     per_seed = {}
-    for seed in args.seeds:
-        root = benchmark(args.cache, args.preset, seed)
-        (work / str(seed)).mkdir(exist_ok=True)
-        per_seed[seed] = seed_figures(copy, root, work / str(seed))
-        print(seed, json.dumps({k: round(v, 4) for k, v in per_seed[seed].items()}))
+    with ProcessPoolExecutor(args.jobs) as pool:
+        figures = pool.map(seed_figures, [copy] * len(roots), roots, outs)
+        for seed, seed_result in zip(args.seeds, figures, strict=True):
+            per_seed[seed] = seed_result
+            print(seed, json.dumps({k: round(v, 4) for k, v in seed_result.items()}))
     rows = list(per_seed.values())
     summary = {}
     for k in (*HEADLINE, "frame", "best_track"):
@@ -107,5 +114,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(1)
     main()
