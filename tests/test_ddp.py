@@ -1,4 +1,5 @@
-"""DDP by torchrun: 2 gloo processes x 1 clip == 1 process accumulating 2 clips per step."""
+"""DDP by torchrun: 2 gloo processes x 1 clip == 1 process accumulating 2 clips per step, and
+the same bits on a second run (the committed dvc.lock's training stages run this way)."""
 
 import os
 import subprocess
@@ -38,8 +39,6 @@ def test_two_processes_with_one_clip_each_equal_one_process_accumulating_two(
         "train",
         "--data",
         str(data),
-        "--out",
-        str(tmp_path / "ddp"),
         "--preset",
         "tiny",
         "--epochs",
@@ -49,9 +48,18 @@ def test_two_processes_with_one_clip_each_equal_one_process_accumulating_two(
     ]
     command += [a for s in sets for a in ("--set", s)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert "trained 1 epochs, 2 steps on 2 process(es)" in run.stdout
+    for out in ("ddp", "ddp_again"):
+        run = subprocess.run(
+            [*command, "--out", str(tmp_path / out)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert "trained 1 epochs, 2 steps on 2 process(es)" in run.stdout
+    again = _weights(tmp_path / "ddp_again")
+    assert all(torch.equal(w, again[k]) for k, w in _weights(tmp_path / "ddp").items())
 
     accumulated = with_epochs(
         preset("tiny", model=FAST, train={**train_fields, "accumulate": 2}), 1
